@@ -1,0 +1,80 @@
+"""The one place genserve reads its configuration (environment variables prefixed ``GENSERVE_``).
+
+No other module reads ``os.environ``; they take a :class:`Settings` (``get_settings()``).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GENSERVE_", env_file=None, extra="ignore")
+
+    # where things go
+    output_dir: Path = Field(Path("outputs"), description="Job outputs: <output_dir>/<date>/<job_id>/")
+    data_dir: Path = Field(Path(".genserve"), description="Job store, uploads and other service state")
+
+    # execution
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    backend_cache_size: int = Field(2, ge=1, description="Loaded backends kept warm per process")
+    load_timeout_s: float = Field(600.0, gt=0, description="Limit on loading one model")
+    run_timeout_s: float = Field(1800.0, gt=0, description="Limit on running one job")
+
+    # input limits
+    max_image_pixels: int = Field(40_000_000, gt=0, description="Largest image accepted (width*height)")
+    max_upload_bytes: int = Field(200 * 1024 * 1024, gt=0, description="Largest uploaded file")
+    max_audio_seconds: float = Field(300.0, gt=0, description="Longest audio accepted")
+
+    # models
+    model_cache_dir: Path | None = Field(None, description="Hub cache directory (default: the hub's own)")
+    offline: bool = Field(False, description="Never reach a model hub; use local dirs and the cache only")
+
+    # logging
+    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+# NOTE: the usual variables of GitHub Actions, GitLab CI, Jenkins and Tekton/others.
+_CI_VARS: dict[str, tuple[str, ...]] = {
+    "commit": ("GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT", "BUILD_VCS_NUMBER", "COMMIT_SHA"),
+    "branch": ("GITHUB_HEAD_REF", "GITHUB_REF_NAME", "CI_COMMIT_REF_NAME", "GIT_BRANCH", "BRANCH_NAME"),
+    "tag": ("CI_COMMIT_TAG", "TAG_NAME"),
+    "ci_run": ("GITHUB_RUN_ID", "CI_PIPELINE_ID", "BUILD_NUMBER", "PIPELINE_RUN"),
+    "ci_url": ("CI_PIPELINE_URL", "BUILD_URL"),
+    "ci_system": (),
+}
+
+
+def ci_environment() -> dict[str, str]:
+    """Git and CI facts from the usual CI environment variables, when present."""
+    env = os.environ
+    found: dict[str, str] = {}
+    for key, names in _CI_VARS.items():
+        for name in names:
+            if env.get(name):
+                found[key] = env[name]
+                break
+    if env.get("GITHUB_ACTIONS"):
+        found["ci_system"] = "github"
+        if "ci_url" not in found and env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+            server = env.get("GITHUB_SERVER_URL", "")
+            found["ci_url"] = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    elif env.get("GITLAB_CI"):
+        found["ci_system"] = "gitlab"
+    elif env.get("JENKINS_URL"):
+        found["ci_system"] = "jenkins"
+    elif env.get("CI"):
+        found["ci_system"] = "ci"
+    return found

@@ -1,0 +1,135 @@
+"""A job request and its validation: task, backend, params and decoded media, before anything runs."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from genserve.backends.base import Backend
+from genserve.backends.registry import resolve_backend
+from genserve.config import Settings
+from genserve.errors import InvalidInput
+from genserve.media.audio import load_audio
+from genserve.media.image import open_image
+from genserve.tasks import TaskSpec, get_task
+from genserve.tasks.base import Inputs
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class JobRequest:
+    """What a caller asks for. ``inputs`` maps an input name to one file or a list (a batch)."""
+
+    task: str
+    inputs: dict[str, Path | list[Path]] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    backend: str | None = None
+    model: str | None = None
+    device: str | None = None
+    job_id: str | None = None
+    input_names: dict[str, list[str]] = field(default_factory=dict)  # the client's file names
+
+    def files(self) -> dict[str, list[Path]]:
+        return {k: [Path(p) for p in (v if isinstance(v, list) else [v])] for k, v in self.inputs.items()}
+
+
+@dataclass
+class PreparedJob:
+    spec: TaskSpec
+    backend_cls: type[Backend]
+    params: BaseModel
+    inputs: Inputs
+    warnings: list[str]
+
+
+def validate_params(spec: TaskSpec, params: dict[str, Any]) -> BaseModel:
+    """The task's Params model from raw values; a rule broken → InvalidInput naming it."""
+    try:
+        return spec.params_model.model_validate(params)
+    except ValidationError as exc:
+        raise params_error(spec, exc) from None
+
+
+def params_error(spec: TaskSpec, exc: ValidationError) -> InvalidInput:
+    err = exc.errors()[0]
+    name = ".".join(str(p) for p in err["loc"]) or "params"
+    fields = spec.params_model.model_fields
+    if err["type"] == "extra_forbidden":
+        return InvalidInput(
+            f"is not a parameter of {spec.name}",
+            argument=name,
+            value=err.get("input"),
+            fix=f"use one of: {', '.join(fields)}",
+        )
+    rule = err["msg"][0].lower() + err["msg"][1:]
+    info = fields.get(name)
+    fix = f"pass a valid {name}"
+    if info is not None:
+        default = info.default
+        fix = f"pass a value that {rule.removeprefix('input ')}"
+        if default is not None:
+            fix += f", e.g. the default {name}={default}"
+    more = len(exc.errors()) - 1
+    if more:
+        rule += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return InvalidInput(rule, argument=name, value=err.get("input"), fix=fix)
+
+
+def random_seed() -> int:
+    return secrets.randbelow(2**32)
+
+
+def prepare(request: JobRequest, settings: Settings) -> PreparedJob:
+    """Validate everything a job needs, cheapest checks first; raises a GenserveError on the first problem."""
+    # 1. task, backend, params
+    spec = get_task(request.task)
+    backend_cls = resolve_backend(spec.name, request.backend, settings)
+    params = validate_params(spec, request.params)
+    # 2. files: all required present, none unknown
+    files = request.files()
+    declared = {m.name: m for m in spec.inputs}
+    for name in files:
+        if name not in declared:
+            raise InvalidInput(
+                f"is not an input of {spec.name}",
+                argument=name,
+                fix=f"inputs are: {', '.join(declared)}",
+            )
+    for media in spec.inputs:
+        given = files.get(media.name, [])
+        if media.required and not given:
+            raise InvalidInput(
+                "is required", argument=media.name, fix=f"pass --{media.name} FILE ({media.description})"
+            )
+        if len(given) > 1 and not media.multiple:
+            raise InvalidInput("takes one file", argument=media.name, value=len(given), fix="pass a single file")
+    # 3. decode media (type sniffed from content, size limits)
+    decoded: dict[str, Any] = {}
+    for media in spec.inputs:
+        paths = files.get(media.name, [])
+        if media.kind == "image":
+            images = [open_image(p, argument=media.name, max_pixels=settings.max_image_pixels) for p in paths]
+            decoded["images" if media.multiple else media.name] = images if media.multiple else images[0]
+        elif media.kind == "audio":
+            decoded[media.name] = load_audio(paths[0], argument=media.name, max_seconds=settings.max_audio_seconds)
+    names = {k: request.input_names.get(k) or [p.name for p in v] for k, v in files.items()}
+    inputs = spec.inputs_type(files=files, names=names, **decoded)
+    # 4. checks across inputs and params (e.g. the talking-head duration rule)
+    warnings: list[str] = []
+    if spec.check is not None:
+        params, warnings = spec.check(inputs, params)
+    # 5. a seed is always recorded: draw one when none was asked for
+    if "seed" in type(params).model_fields and getattr(params, "seed") is None:
+        params = params.model_copy(update={"seed": random_seed()})
+    for name in backend_cls.unsupported_params:
+        if name in request.params:
+            warnings.append(f"{name} is not used by the {backend_cls.name} backend")
+    return PreparedJob(spec=spec, backend_cls=backend_cls, params=params, inputs=inputs, warnings=warnings)

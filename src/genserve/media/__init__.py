@@ -1,0 +1,1 @@
+"""Safe media decoding (images, audio) and video encoding/probing."""

@@ -1,0 +1,89 @@
+"""Safe image decoding: type sniffed from content, pixel limit before decode, EXIF orientation, RGB."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from genserve.errors import MediaError, MediaTooLarge, NotFound
+
+ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
+
+
+def _check_file(path: Path, argument: str) -> None:
+    if not path.exists():
+        raise NotFound("file does not exist", argument=argument, value=str(path), fix="check the path")
+    if not path.is_file():
+        raise MediaError("must be a file", argument=argument, value=str(path), fix="pass a file, not a folder")
+    if path.stat().st_size == 0:
+        raise MediaError("file is empty", argument=argument, value=str(path), fix="pass a non-empty image")
+
+
+def open_image(path: str | Path, *, argument: str = "image", max_pixels: int = 40_000_000) -> Image.Image:
+    """Decode an image file into RGB, refusing anything that is not a supported image.
+
+    The format is sniffed from the bytes (never the file name); the pixel count is checked from
+    the header before any pixel is decoded, so a decompression bomb costs nothing.
+    """
+    path = Path(path)
+    _check_file(path, argument)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path, formats=list(ACCEPTED_FORMATS))
+    except UnidentifiedImageError:
+        head = path.read_bytes()[:12]
+        raise MediaError(
+            f"not a recognised image ({', '.join(ACCEPTED_FORMATS)}); the file starts with {head!r}",
+            argument=argument,
+            value=path.name,
+            fix="pass a PNG or JPEG image",
+        ) from None
+    except Image.DecompressionBombError:
+        raise MediaTooLarge(
+            f"image is larger than {max_pixels} pixels",
+            argument=argument,
+            value=path.name,
+            fix="downscale the image",
+        ) from None
+    width, height = img.size
+    if width * height > max_pixels:
+        img.close()
+        raise MediaTooLarge(
+            f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}",
+            argument=argument,
+            value=path.name,
+            fix="downscale the image (or raise GENSERVE_MAX_IMAGE_PIXELS)",
+        )
+    if width < 8 or height < 8:
+        raise MediaError(
+            f"image is {width}x{height}, smaller than the minimum 8x8",
+            argument=argument,
+            value=path.name,
+            fix="pass a larger image",
+        )
+    try:
+        img.load()
+        img = ImageOps.exif_transpose(img) or img
+        return to_rgb(img)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise MediaError(
+            f"image data is corrupt or truncated ({exc})",
+            argument=argument,
+            value=path.name,
+            fix="re-export the image",
+        ) from None
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """RGB, with transparency composited over white."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return img.convert("RGB")

@@ -1,0 +1,51 @@
+"""recognize: text (OCR), labels and layout of an image, as one structured result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
+
+from genserve.tasks.base import Inputs, JobResult, MediaInput, TaskSpec
+
+
+class RecognizeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    top_k: int = Field(5, ge=1, le=100, description="How many labels to return per image.")
+    ocr: bool = Field(True, description="Read the text in the image.")
+    labels: bool = Field(True, description="Name what the image shows (top-k labels).")
+    min_score: float = Field(0.0, ge=0.0, le=1.0, description="Drop text and labels scored below this (0-1).")
+
+
+@dataclass
+class RecognizeInputs(Inputs):
+    images: list[Image.Image] = field(default_factory=list)
+
+    @property
+    def image(self) -> Image.Image:
+        return self.images[0]
+
+
+class RecognizeResult(JobResult):
+    image_path: str | None = Field(None, description="The uploaded file's name (never a server path)")
+    text_blocks: list[dict[str, Any]] = Field(default_factory=list)
+    objects: list[dict[str, Any]] = Field(default_factory=list)
+    layout: dict[str, Any] = Field(default_factory=dict)
+    items: list[dict[str, Any]] = Field(
+        default_factory=list, description="Per image of a batch: image_path, text_blocks, objects, layout"
+    )
+
+
+SPEC = TaskSpec(
+    name="recognize",
+    title="Recognize",
+    description="Read the text, name the objects and describe the layout of an image.",
+    params_model=RecognizeParams,
+    inputs_type=RecognizeInputs,
+    inputs=(MediaInput("image", "image", description="The image to recognize (several for a batch)", multiple=True),),
+    default_backends=("rapidocr",),
+    result_model=RecognizeResult,
+)
