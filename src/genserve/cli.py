@@ -41,10 +41,14 @@ def parse_sets(pairs: list[str]) -> dict[str, Any]:
 @app.command()
 def run(
     task: Annotated[str, typer.Argument(help="image-to-video | talking-head | recognize")],
-    image: Annotated[list[Path] | None, typer.Option("--image", help="Input image (repeat for a batch)")] = None,
+    image: Annotated[
+        list[Path] | None, typer.Option("--image", help="Input image (repeat for a batch)")
+    ] = None,
     audio: Annotated[Path | None, typer.Option(help="Input audio (talking-head)")] = None,
     prompt: Annotated[str | None, typer.Option(help="Prompt (image-to-video)")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="A parameter, key=value (repeatable)")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="A parameter, key=value (repeatable)")
+    ] = None,
     backend: Annotated[str | None, typer.Option(help="Backend; default: the task's first available")] = None,
     model: Annotated[str | None, typer.Option(help="Model: hub id or local directory")] = None,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N")] = None,
@@ -159,7 +163,11 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
         if key == "backends":
             out.print("[bold]backends[/bold]")
             for b in value:
-                mark = "[green]ok[/green]" if b["available"] else f"[red]no[/red] ({b['reason']}; {b['install']})"
+                mark = (
+                    "[green]ok[/green]"
+                    if b["available"]
+                    else f"[red]no[/red] ({b['reason']}; {b['install']})"
+                )
                 out.print(f"  {b['task']:<15} {b['backend']:<20} {mark}", highlight=False)
         else:
             out.print(f"[bold]{key:<10}[/bold] {value}", highlight=False)
@@ -169,6 +177,21 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
 def version() -> None:
     """Print the genserve version."""
     typer.echo(__version__)
+
+
+# Modules that add commands to the app: each has ``register(app: typer.Typer) -> None``.
+# One line per module; keeps this file a thin table of doors.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _register_commands() -> None:
+    import importlib
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(app)
+
+
+_register_commands()
 
 
 def main() -> None:

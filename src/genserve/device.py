@@ -6,6 +6,7 @@ import importlib.util
 import sys
 import threading
 from types import TracebackType
+from typing import Any
 
 import psutil
 
@@ -70,7 +71,7 @@ class PeakMemory:
             if self._stop.wait(self.interval):
                 return
 
-    def _torch_cuda(self):  # type: ignore[no-untyped-def]
+    def _torch_cuda(self) -> Any:
         if self.device.startswith("cuda") and "torch" in sys.modules:
             torch = sys.modules["torch"]
             if torch.cuda.is_available():

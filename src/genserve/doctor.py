@@ -32,7 +32,9 @@ def diagnose(settings: Settings) -> dict[str, Any]:
             report["cuda"] = "no usable GPU: model backends run on CPU (slow)"
     import av
 
-    report["pyav"] = f"{av.__version__} (ffmpeg {'.'.join(map(str, av.library_versions['libavcodec']))} libavcodec)"
+    report["pyav"] = (
+        f"{av.__version__} (ffmpeg {'.'.join(map(str, av.library_versions['libavcodec']))} libavcodec)"
+    )
     report["h264"] = "yes" if "libx264" in av.codecs_available else "NO: install a PyAV build with libx264"
     out = settings.output_dir if settings.output_dir.exists() else settings.output_dir.resolve().parent
     while not out.exists():
@@ -40,6 +42,7 @@ def diagnose(settings: Settings) -> dict[str, Any]:
     usage = shutil.disk_usage(out)
     report["disk"] = f"{usage.free / 2**30:.1f} GiB free at {out.resolve()}"
     report["backends"] = [
-        {k: r[k] for k in ("task", "backend", "available", "reason", "install")} for r in describe_backends(settings)
+        {k: r[k] for k in ("task", "backend", "available", "reason", "install")}
+        for r in describe_backends(settings)
     ]
     return report

@@ -5,7 +5,7 @@
     │   ├── MediaError               415  exit 2   a file is not the media it must be
     │   ├── MediaTooLarge            413  exit 2   a file or image is over a size limit
     │   └── NotFound                 404  exit 2   an unknown task/backend/job/artifact or a missing file
-    ├── BackendUnavailable           503  exit 4   an extra, a model or a device is missing (says what to install/run)
+    ├── BackendUnavailable           503  exit 4   an extra, a model or a device is missing (says what to do)
     ├── OutOfMemory                  507  exit 5   out of memory, after the degrade ladder ran out
     ├── JobTimeout                   504  exit 3   a load or a run took longer than its limit
     ├── Canceled                     409  exit 6   the job was canceled

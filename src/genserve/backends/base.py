@@ -136,7 +136,7 @@ class Backend(ABC):
         """Switch on a memory-saving mode for the next run; False when there is none left."""
         return False
 
-    def release_memory(self) -> None:
+    def release_memory(self) -> None:  # noqa: B027 - optional hook
         """Free cached memory after an out-of-memory error."""
 
     def model_info(self) -> dict[str, Any]:

@@ -21,7 +21,9 @@ from genserve.tasks.image_to_video import ImageToVideoInputs, ImageToVideoParams
 class CameraBackend(Backend):
     name = "camera"
     task = "image-to-video"
-    description = "Weight-free camera motion (zoom, pan, tilt, Ken Burns, orbit) over the image; runs anywhere."
+    description = (
+        "Weight-free camera motion (zoom, pan, tilt, Ken Burns, orbit) over the image; runs anywhere."
+    )
     version = "1.0"
     weight_free = True
     devices = ("cpu",)
@@ -32,7 +34,8 @@ class CameraBackend(Backend):
     def run(self, inputs: ImageToVideoInputs, params: ImageToVideoParams, progress: Progress) -> RunOutput:
         # 1. decide the motion
         assert inputs.image is not None
-        preset, speed = (params.motion, 1.0)
+        preset: str = params.motion
+        speed = 1.0
         if params.motion == "auto":
             preset, speed = motion_from_prompt(params.prompt)
         # 2. geometry: output size from the short side, aspect of the input kept
@@ -77,7 +80,9 @@ def render_frames(
             progress(i + 1, num_frames)
 
 
-def warp(src: np.ndarray, out_w: int, out_h: int, cx: float, cy: float, s: float, angle_deg: float) -> np.ndarray:
+def warp(
+    src: np.ndarray, out_w: int, out_h: int, cx: float, cy: float, s: float, angle_deg: float
+) -> np.ndarray:
     """Sample the source around (cx, cy) at ``s`` source pixels per output pixel, rotated by the angle.
 
     ``cx``/``cy`` are continuous coordinates (pixel edges at integers); OpenCV samples at pixel
@@ -95,5 +100,9 @@ def warp(src: np.ndarray, out_w: int, out_h: int, cx: float, cy: float, s: float
         dtype=np.float64,
     )
     return cv2.warpAffine(
-        src, m, (out_w, out_h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT101
+        src,
+        m,
+        (out_w, out_h),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REFLECT101,
     )

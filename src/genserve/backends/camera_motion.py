@@ -67,10 +67,14 @@ def pose(preset: str, t: float, speed: float = 1.0) -> CameraPose:
         sign = -1.0 if preset == "tilt_up" else 1.0
         return CameraPose(1.2, 0.0, sign * travel * (2.0 * e - 1.0), 0.0)
     if preset == "ken_burns":
-        return CameraPose(1.05 + 0.2 * a * e, 0.5 * travel * (2.0 * e - 1.0), 0.3 * travel * (2.0 * e - 1.0), 0.0)
+        return CameraPose(
+            1.05 + 0.2 * a * e, 0.5 * travel * (2.0 * e - 1.0), 0.3 * travel * (2.0 * e - 1.0), 0.0
+        )
     if preset == "orbit":
         theta = 2.0 * math.pi * e * min(a, 1.0)
-        return CameraPose(1.25, 0.5 * math.sin(theta), 0.3 * (1.0 - math.cos(theta)), 2.0 * a * math.sin(theta))
+        return CameraPose(
+            1.25, 0.5 * math.sin(theta), 0.3 * (1.0 - math.cos(theta)), 2.0 * a * math.sin(theta)
+        )
     return CameraPose(1.0, 0.0, 0.0, 0.0)  # static
 
 

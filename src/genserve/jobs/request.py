@@ -110,7 +110,9 @@ def prepare(request: JobRequest, settings: Settings) -> PreparedJob:
                 "is required", argument=media.name, fix=f"pass --{media.name} FILE ({media.description})"
             )
         if len(given) > 1 and not media.multiple:
-            raise InvalidInput("takes one file", argument=media.name, value=len(given), fix="pass a single file")
+            raise InvalidInput(
+                "takes one file", argument=media.name, value=len(given), fix="pass a single file"
+            )
     # 3. decode media (type sniffed from content, size limits)
     decoded: dict[str, Any] = {}
     for media in spec.inputs:
@@ -119,7 +121,9 @@ def prepare(request: JobRequest, settings: Settings) -> PreparedJob:
             images = [open_image(p, argument=media.name, max_pixels=settings.max_image_pixels) for p in paths]
             decoded["images" if media.multiple else media.name] = images if media.multiple else images[0]
         elif media.kind == "audio":
-            decoded[media.name] = load_audio(paths[0], argument=media.name, max_seconds=settings.max_audio_seconds)
+            decoded[media.name] = load_audio(
+                paths[0], argument=media.name, max_seconds=settings.max_audio_seconds
+            )
     names = {k: request.input_names.get(k) or [p.name for p in v] for k, v in files.items()}
     inputs = spec.inputs_type(files=files, names=names, **decoded)
     # 4. checks across inputs and params (e.g. the talking-head duration rule)
@@ -127,7 +131,7 @@ def prepare(request: JobRequest, settings: Settings) -> PreparedJob:
     if spec.check is not None:
         params, warnings = spec.check(inputs, params)
     # 5. a seed is always recorded: draw one when none was asked for
-    if "seed" in type(params).model_fields and getattr(params, "seed") is None:
+    if "seed" in type(params).model_fields and dict(params)["seed"] is None:
         params = params.model_copy(update={"seed": random_seed()})
     for name in backend_cls.unsupported_params:
         if name in request.params:

@@ -1,4 +1,4 @@
-"""``run_job``: the one function that executes a job, wherever it runs (CLI, server executor, queue worker)."""
+"""``run_job``: the one function that executes a job wherever it runs (CLI, server executor, queue worker)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from genserve.jobs.outputs import OutputFolder
 from genserve.jobs.request import JobRequest, PreparedJob, new_job_id, prepare
 from genserve.media.video import encode_video
 from genserve.provenance import provenance
-from genserve.tasks.base import JobResult, JobStatus, PeakMemory as PeakMemoryModel, Timings
+from genserve.tasks.base import JobResult, JobStatus, Timings
+from genserve.tasks.base import PeakMemory as PeakMemoryModel
 
 log = logging.getLogger("genserve.runner")
 
@@ -31,7 +32,9 @@ class BackendCache:
 
     def __init__(self, size: int = 2) -> None:
         self.size = size
-        self._entries: OrderedDict[tuple[str, str | None, str], tuple[Backend, threading.Lock]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str | None, str], tuple[Backend, threading.Lock]] = (
+            OrderedDict()
+        )
         self._lock = threading.Lock()
 
     def get(
@@ -178,7 +181,8 @@ def _execute(
             "warnings": warnings,
             "timings": timings,
             "peak_memory": PeakMemoryModel(
-                cpu_rss_mb=round(mem.cpu_rss_mb, 1), gpu_mb=None if mem.gpu_mb is None else round(mem.gpu_mb, 1)
+                cpu_rss_mb=round(mem.cpu_rss_mb, 1),
+                gpu_mb=None if mem.gpu_mb is None else round(mem.gpu_mb, 1),
             ),
             "provenance": provenance({"backend": cls.name, **backend.model_info()}),
         }

@@ -38,7 +38,9 @@ def load_audio(
     if not path.is_file():
         raise NotFound("file does not exist", argument=argument, value=str(path), fix="check the path")
     if path.stat().st_size == 0:
-        raise MediaError("file is empty", argument=argument, value=path.name, fix="pass a non-empty audio file")
+        raise MediaError(
+            "file is empty", argument=argument, value=path.name, fix="pass a non-empty audio file"
+        )
     chunks: list[np.ndarray] = []
     try:
         with av.open(str(path)) as container:
@@ -76,7 +78,9 @@ def load_audio(
         ) from None
     samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
     if len(samples) == 0:
-        raise MediaError("audio has no samples", argument=argument, value=path.name, fix="pass a longer recording")
+        raise MediaError(
+            "audio has no samples", argument=argument, value=path.name, fix="pass a longer recording"
+        )
     return AudioClip(samples=samples, sample_rate=sample_rate, path=path)
 
 

@@ -16,7 +16,9 @@ def _check_file(path: Path, argument: str) -> None:
     if not path.exists():
         raise NotFound("file does not exist", argument=argument, value=str(path), fix="check the path")
     if not path.is_file():
-        raise MediaError("must be a file", argument=argument, value=str(path), fix="pass a file, not a folder")
+        raise MediaError(
+            "must be a file", argument=argument, value=str(path), fix="pass a file, not a folder"
+        )
     if path.stat().st_size == 0:
         raise MediaError("file is empty", argument=argument, value=str(path), fix="pass a non-empty image")
 
@@ -66,8 +68,8 @@ def open_image(path: str | Path, *, argument: str = "image", max_pixels: int = 4
         )
     try:
         img.load()
-        img = ImageOps.exif_transpose(img) or img
-        return to_rgb(img)
+        upright: Image.Image = ImageOps.exif_transpose(img) or img
+        return to_rgb(upright)
     except (OSError, ValueError, SyntaxError) as exc:
         raise MediaError(
             f"image data is corrupt or truncated ({exc})",

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -99,10 +100,13 @@ def _add_audio_stream(out: av.container.OutputContainer) -> av.audio.stream.Audi
 
 
 def _mux_audio(
-    out: av.container.OutputContainer, astream: av.audio.stream.AudioStream, audio_path: Path, max_seconds: float
+    out: av.container.OutputContainer,
+    astream: av.audio.stream.AudioStream,
+    audio_path: Path,
+    max_seconds: float,
 ) -> None:
     resampler = av.AudioResampler(format="fltp", layout="stereo", rate=44100)
-    limit = int(round(max_seconds * 44100))
+    limit = round(max_seconds * 44100)
     written = 0
     with av.open(str(audio_path)) as src:
         for frame in src.decode(src.streams.audio[0]):
@@ -111,14 +115,16 @@ def _mux_audio(
                     break
                 if written + res.samples > limit:
                     keep = limit - written
-                    arr = res.to_ndarray()[:, :keep]
-                    res = av.AudioFrame.from_ndarray(np.ascontiguousarray(arr), format="fltp", layout="stereo")
+                    arr: Any = res.to_ndarray()[:, :keep]
+                    res = av.AudioFrame.from_ndarray(
+                        np.ascontiguousarray(arr), format="fltp", layout="stereo"
+                    )
                     res.sample_rate = 44100
                 res.pts = written
                 written += res.samples
-                for packet in astream.encode(res):  # type: ignore[attr-defined]
+                for packet in astream.encode(res):
                     out.mux(packet)
-    for packet in astream.encode(None):  # type: ignore[attr-defined]
+    for packet in astream.encode(None):
         out.mux(packet)
 
 
@@ -137,7 +143,9 @@ def probe_video(path: str | Path) -> VideoInfo:
             audio = container.streams.audio[0] if container.streams.audio else None
             audio_codec = audio.codec_context.name if audio else None
             audio_duration = (
-                float(audio.duration * audio.time_base) if audio and audio.duration and audio.time_base else None
+                float(audio.duration * audio.time_base)
+                if audio and audio.duration and audio.time_base
+                else None
             )
             count = sum(1 for p in container.demux(vs) if p.size)
     except av.FFmpegError as exc:

@@ -13,17 +13,37 @@ from genserve.tasks.base import DegradeStep, Inputs, MediaInput, TaskSpec
 RESOLUTIONS: tuple[str, ...] = ("256p", "384p", "512p", "768p", "1024p")
 Resolution = Literal["256p", "384p", "512p", "768p", "1024p"]
 MOTIONS: tuple[str, ...] = (
-    "auto", "static", "zoom_in", "zoom_out", "pan_left", "pan_right", "tilt_up", "tilt_down", "ken_burns", "orbit",
+    "auto",
+    "static",
+    "zoom_in",
+    "zoom_out",
+    "pan_left",
+    "pan_right",
+    "tilt_up",
+    "tilt_down",
+    "ken_burns",
+    "orbit",
 )
 Motion = Literal[
-    "auto", "static", "zoom_in", "zoom_out", "pan_left", "pan_right", "tilt_up", "tilt_down", "ken_burns", "orbit"
+    "auto",
+    "static",
+    "zoom_in",
+    "zoom_out",
+    "pan_left",
+    "pan_right",
+    "tilt_up",
+    "tilt_down",
+    "ken_burns",
+    "orbit",
 ]
 
 
 class ImageToVideoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field("", max_length=2000, description="What should happen in the video, e.g. 'camera zooming in slowly'.")
+    prompt: str = Field(
+        "", max_length=2000, description="What should happen in the video, e.g. 'camera zooming in slowly'."
+    )
     negative_prompt: str = Field(
         "", max_length=2000, description="What the video should avoid, e.g. 'blurry, distorted, low quality'."
     )
@@ -39,7 +59,10 @@ class ImageToVideoParams(BaseModel):
         9.0, ge=0.0, le=50.0, description="How strongly the prompt steers the video (7-12 is typical)."
     )
     seed: int | None = Field(
-        None, ge=0, le=2**32 - 1, description="Random seed; the same seed gives the same video. Empty = random."
+        None,
+        ge=0,
+        le=2**32 - 1,
+        description="Random seed; the same seed gives the same video. Empty = random.",
     )
     motion: Motion = Field(
         "auto",

@@ -45,7 +45,11 @@ SPEC = TaskSpec(
     description="Read the text, name the objects and describe the layout of an image.",
     params_model=RecognizeParams,
     inputs_type=RecognizeInputs,
-    inputs=(MediaInput("image", "image", description="The image to recognize (several for a batch)", multiple=True),),
+    inputs=(
+        MediaInput(
+            "image", "image", description="The image to recognize (several for a batch)", multiple=True
+        ),
+    ),
     default_backends=("rapidocr",),
     result_model=RecognizeResult,
 )

@@ -26,13 +26,16 @@ class TalkingHeadParams(BaseModel):
         None,
         gt=0,
         le=600,
-        description="Video length in seconds. Empty = the audio's length; if given it must be within 0.5 s of it.",
+        description="Video length in seconds. Empty = the audio's length; if given, within 0.5 s of it.",
     )
     min_resolution: int = Field(
         1024, ge=256, le=2048, description="Short side of the video in pixels (capped at the portrait's own)."
     )
     expand_ratio: float = Field(
-        0.18, ge=0.0, le=1.0, description="How much room to leave around the face when cropping (0.18 = 18 %)."
+        0.18,
+        ge=0.0,
+        le=1.0,
+        description="How much room to leave around the face when cropping (0.18 = 18 %).",
     )
     inference_steps: int = Field(
         25, ge=1, le=200, description="Generation steps; below 20 the motion may jitter."
@@ -44,7 +47,9 @@ class TalkingHeadParams(BaseModel):
     lip_sync_align: bool = Field(True, description="Compensate the audio-visual lag so lips match the sound.")
     smooth_motion: bool = Field(True, description="Smooth head and mouth motion over time.")
     fps: int = Field(25, ge=10, le=60, description="Frames per second of the video.")
-    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Random seed; the same seed gives the same video.")
+    seed: int | None = Field(
+        None, ge=0, le=2**32 - 1, description="Random seed; the same seed gives the same video."
+    )
 
 
 @dataclass
