@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 
 from genserve.errors import MediaError
@@ -73,11 +74,11 @@ def encode_video(
                 stream = out.add_stream("libx264", rate=rate)
                 stream.width, stream.height = width, height
                 stream.pix_fmt = "yuv420p"
-                stream.options = {"crf": str(crf), "preset": preset}
-                stream.thread_type = "AUTO"
+                stream.options = {"crf": str(crf), "preset": preset, "threads": "1"}
                 if audio_path is not None:
                     astream = _add_audio_stream(out)
-            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            vf = to_yuv420p(frame)
+            vf.pts = count
             for packet in stream.encode(vf):
                 out.mux(packet)
             count += 1
@@ -91,6 +92,24 @@ def encode_video(
             _mux_audio(out, astream, Path(audio_path), max_seconds=count / float(fps))
         spent += time.perf_counter() - t0
     return EncodeStats(frames=count, seconds=spent)
+
+
+# NOTE: identical frames must give identical videos (seeds, gate baselines). Measured here: with
+# swscale's RGB->YUV conversion (state left by an earlier decode) and with multi-threaded x264, the
+# same frames gave different videos. So the conversion is OpenCV's (BT.601, limited range, which
+# players assume for unlabelled H.264) and x264 runs one thread; decoding converts bit-exactly.
+_SWS: dict[str, Any] = {"interpolation": "BILINEAR", "threads": 1}
+
+
+def to_yuv420p(frame: np.ndarray) -> av.VideoFrame:
+    yuv = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2YUV_I420)
+    return av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+
+
+def to_rgb24(frame: av.VideoFrame) -> np.ndarray:
+    return frame.reformat(
+        format="rgb24", dst_colorspace="ITU601", dst_color_range="JPEG", **_SWS
+    ).to_ndarray()
 
 
 def _add_audio_stream(out: av.container.OutputContainer) -> av.audio.stream.AudioStream:
@@ -169,7 +188,7 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
     """Decoded RGB frames of a video file."""
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
-            yield frame.to_ndarray(format="rgb24")
+            yield to_rgb24(frame)
 
 
 def read_frames(path: str | Path) -> np.ndarray:
