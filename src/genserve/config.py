@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     # models
     model_cache_dir: Path | None = Field(None, description="Hub cache directory (default: the hub's own)")
     offline: bool = Field(False, description="Never reach a model hub; use local dirs and the cache only")
+    i2v_max_short_side: int | None = Field(
+        None,
+        ge=8,
+        description="Cap (px) on the short side a model-based image-to-video backend generates, below the "
+        "task's smallest resolution if need be (small GPUs, CPU smoke tests); results warn when it applies",
+    )
 
     # logging
     log_level: str = "INFO"

@@ -90,6 +90,8 @@ class Availability:
     ok: bool
     reason: str = ""
     install: str | None = None
+    # not ok as a default, yet runs when asked for by name (e.g. weights given as --model or downloaded)
+    explicit_ok: bool = False
 
 
 class Backend(ABC):
@@ -132,8 +134,11 @@ class Backend(ABC):
         """Free the model and its (GPU) memory."""
         self.device = None
 
-    def enable_memory_saving(self) -> bool:
-        """Switch on a memory-saving mode for the next run; False when there is none left."""
+    def enable_memory_saving(self) -> bool | str:
+        """Switch on a memory-saving mode for the next run: True or the mode's name; False when none is left.
+
+        A backend that names its modes is asked again on each further out-of-memory error, until False.
+        """
         return False
 
     def release_memory(self) -> None:  # noqa: B027 - optional hook

@@ -23,6 +23,11 @@ ENTRY_POINT_GROUP = "genserve.backends"
 # name -> "module:Class"; one line per backend
 BUILTIN: dict[str, str] = {
     "camera": "genserve.backends.camera:CameraBackend",
+    "portrait": "genserve.backends.portrait:PortraitBackend",
+    "rapidocr": "genserve.backends.ocr:RapidOCRBackend",
+    "i2vgen-xl": "genserve.backends.i2vgen_xl:I2VGenXLBackend",
+    "svd": "genserve.backends.svd:StableVideoDiffusionBackend",
+    "ltx-video": "genserve.backends.ltx_video:LTXVideoBackend",
 }
 
 
@@ -77,7 +82,7 @@ def resolve_backend(task: str, name: str | None, settings: Settings) -> type[Bac
     if name:
         cls = get_backend_class(task, name)
         state = cls.availability(settings)
-        if not state.ok:
+        if not state.ok and not state.explicit_ok:
             raise BackendUnavailable(
                 f"backend '{name}' cannot run here: {state.reason}",
                 argument="backend",

@@ -195,7 +195,11 @@ def _next_degrade(
     while ladder:
         step = ladder.pop(0)
         if step.memory_saving:
-            if backend.enable_memory_saving():
+            mode = backend.enable_memory_saving()
+            if isinstance(mode, str) and mode:
+                ladder.insert(0, step)  # a named mode: the backend may have a further one for the next OOM
+                return params, mode
+            if mode:
                 return params, "memory-saving mode"
             continue
         applied = step.apply(params)
