@@ -1,0 +1,259 @@
+"""rapidocr: the default recognize backend. Text, layout and (optionally) labels, offline on a CPU.
+
+rapidocr 3.x ships PP-OCR's ONNX models (detection, 180-degree line classifier, Chinese+English
+recognition) inside its wheel and runs them with onnxruntime, so no weights are downloaded.
+Around it genserve adds:
+
+- a page-orientation check: text lines running up/down the page, or most lines read upside down,
+  mean the page is rotated; it is turned upright and read again (the better reading is kept), so
+  the reading order is right; boxes are always given in the input image's pixel coordinates;
+- a detection size limit: a very large image is downscaled (area-averaged, so thin strokes
+  survive) before detection and the boxes are mapped back to the original;
+- layout (lines, paragraphs, reading order) from :mod:`genserve.backends.layout`;
+- labels (``objects``) from :mod:`genserve.backends.labels` when its extra is installed.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from importlib.metadata import version as package_version
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from genserve.backends import layout as page_layout
+from genserve.backends.base import Backend, Progress, RunOutput
+from genserve.backends.labels import ImageLabeler, labeler_status
+from genserve.errors import missing_extra
+from genserve.tasks.recognize import RecognizeInputs, RecognizeParams
+
+# NOTE: rapidocr's own default upper bound on the side it detects on (Global.max_side_len); above
+# it the image is downscaled here with INTER_AREA instead of rapidocr's bilinear resize.
+DETECT_MAX_SIDE = 2000
+VERTICAL_SHARE = 0.6  # share of the text area in up/down lines that marks a page turned by 90 degrees
+FLIPPED_SHARE = 0.6  # share of lines read upside down that marks a page turned by 180 degrees
+
+
+@dataclass
+class Piece:
+    box: list[list[float]]  # four points, clockwise from the text's top-left
+    text: str
+    score: float
+
+
+@dataclass
+class Reading:
+    pieces: list[Piece]
+    flipped_share: float  # share of detected lines the classifier found upside down
+
+    @property
+    def quality(self) -> float:
+        # spaces do not count: the models differ in where they put them, not in what they read
+        return sum(p.score * len(p.text.replace(" ", "")) for p in self.pieces)
+
+
+class RapidOCRBackend(Backend):
+    name = "rapidocr"
+    task = "recognize"
+    description = (
+        "PP-OCR (rapidocr + onnxruntime, models inside the wheel): Chinese/English text, layout, labels."
+    )
+    version = "1.0"
+    requires = ("rapidocr", "onnxruntime")
+    extra = "ocr"
+    weight_free = True  # the models ship inside the rapidocr wheel; nothing is downloaded
+    devices = ("cpu",)
+    default_model = "PP-OCRv6-small"
+
+    def __init__(self, settings: Any, model: str | None = None) -> None:
+        super().__init__(settings, model)
+        self.engine: Any = None
+        self.labeler: ImageLabeler | None = None
+        self.labels_warning: str | None = None
+        self._lock = threading.Lock()
+
+    def load(self, device: str) -> None:
+        try:
+            from rapidocr import RapidOCR
+        except ImportError:
+            raise missing_extra("rapidocr", self.extra or "ocr") from None
+        self.engine = RapidOCR(
+            params={"Global.log_level": "error", "Global.max_side_len": DETECT_MAX_SIDE + 1}
+        )
+        self.labels_warning = labeler_status()
+        if self.labels_warning is None:
+            self.labeler = ImageLabeler()
+            self.labeler.load("cpu")
+        super().load(device)
+
+    def unload(self) -> None:
+        self.engine = None
+        if self.labeler is not None:
+            self.labeler.unload()
+        self.labeler = None
+        super().unload()
+
+    def model_info(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "backend_version": self.version,
+            "rapidocr": package_version("rapidocr"),
+            "labels_model": "efficientnet-lite0 (ImageNet-1k)" if self.labeler is not None else None,
+        }
+
+    def run(self, inputs: RecognizeInputs, params: RecognizeParams, progress: Progress) -> RunOutput:
+        images = inputs.images
+        names = inputs.names.get("image") or []
+        total = len(images)
+        warnings: list[str] = []
+        # 1. labels for the whole batch at once
+        labels: list[list[dict[str, Any]]] = [[] for _ in images]
+        if params.labels:
+            if self.labeler is None:
+                warnings.append(self.labels_warning or "labels are not available")
+            else:
+                labels = self.labeler.classify(images, params.top_k)
+        # 2. text and layout, image by image
+        items = []
+        for i, image in enumerate(images):
+            progress(i, total, f"reading image {i + 1} of {total}")
+            item = self.read_image(image, params)
+            items.append(
+                {
+                    "image_path": names[i] if i < len(names) else None,
+                    "text_blocks": item["text_blocks"],
+                    "objects": [o for o in labels[i] if o["score"] >= params.min_score],
+                    "layout": item["layout"],
+                }
+            )
+        progress(total, total)
+        first = items[0]
+        return RunOutput(
+            data={**first, "items": items},
+            warnings=warnings,
+            parameters={"detect_max_side": DETECT_MAX_SIDE},
+        )
+
+    # -- one image --------------------------------------------------------------------------
+
+    def read_image(self, image: Image.Image, params: RecognizeParams) -> dict[str, Any]:
+        """text_blocks and layout of one RGB image."""
+        width, height = image.size
+        page: dict[str, Any] = {
+            "width": width,
+            "height": height,
+            "orientation": 0,
+            "text_direction": "horizontal",
+            "skew": 0.0,
+            "lines": [],
+            "paragraphs": [],
+        }
+        if not params.ocr:
+            return {"text_blocks": [], "layout": page}
+        rgb = np.asarray(image.convert("RGB"))
+        reading, angle = self.read_upright(rgb)
+        pieces = [p for p in reading.pieces if p.score >= params.min_score]
+        # layout runs on upright coordinates; boxes are reported in the input's coordinates
+        upright_boxes = [p.box for p in pieces]
+        found = page_layout.analyze(upright_boxes, [p.text for p in pieces])
+        blocks = []
+        for order_index, i in enumerate(found.order):
+            piece = pieces[i]
+            box = [rotate_point_back(x, y, angle, width, height) for x, y in piece.box]
+            blocks.append(
+                {
+                    "index": order_index,
+                    "text": piece.text,
+                    "score": round(piece.score, 4),
+                    "box": [[round(x, 1), round(y, 1)] for x, y in box],
+                    "bbox": page_layout.rect_of(box).as_list(),
+                    "line": found.line_of[i],
+                    "block": found.paragraph_of[i],
+                }
+            )
+        for group in (*found.lines, *found.paragraphs):
+            corners = page_layout.rect_of(_corners(group["bbox"]))
+            mapped = [rotate_point_back(x, y, angle, width, height) for x, y in _corners(corners.as_list())]
+            group["bbox"] = page_layout.rect_of(mapped).as_list()
+        page.update(
+            orientation=angle,
+            text_direction="vertical" if page_layout.vertical_share(upright_boxes) > 0.5 else "horizontal",
+            skew=page_layout.skew_degrees(upright_boxes),
+            lines=found.lines,
+            paragraphs=found.paragraphs,
+        )
+        return {"text_blocks": blocks, "layout": page}
+
+    def read_upright(self, rgb: np.ndarray) -> tuple[Reading, int]:
+        """Read the page; when it looks rotated, read it again turned upright and keep the better.
+
+        Returns the reading (boxes in the upright page's coordinates) and the page's rotation in
+        degrees clockwise (0, 90, 180, 270).
+        """
+        first = self.read(rgb)
+        boxes = [p.box for p in first.pieces]
+        angle = 0
+        if boxes and page_layout.vertical_share(boxes) >= VERTICAL_SHARE:
+            # lines running down the page read right after a quarter turn; those running up need
+            # the classifier's 180 degrees on top (the crops were turned the other way)
+            angle = 270 if first.flipped_share >= FLIPPED_SHARE else 90
+        elif boxes and first.flipped_share >= FLIPPED_SHARE:
+            angle = 180
+        if angle == 0:
+            return first, 0
+        turned = self.read(np.ascontiguousarray(np.rot90(rgb, k=angle // 90)))
+        if turned.quality >= first.quality:
+            return turned, angle
+        return first, 0
+
+    def read(self, rgb: np.ndarray) -> Reading:
+        """One rapidocr pass over an RGB array (downscaled for detection when very large)."""
+        h, w = rgb.shape[:2]
+        scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
+        if scale < 1.0:
+            rgb = cv2.resize(
+                rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+            )
+        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+        engine = self.engine
+        with self._lock:  # rapidocr keeps per-call settings on the engine object
+            img, record = engine.preprocess_img(bgr)
+            det, cls, rec, crops = engine.run_ocr_steps(img, record)
+            out = engine.build_final_output(bgr, det, cls, rec, crops, record)
+        labels = [str(label) for label, _score in (getattr(cls, "cls_res", None) or [])]
+        flipped = labels.count("180") / len(labels) if labels else 0.0
+        boxes = getattr(out, "boxes", None)
+        texts = getattr(out, "txts", None)
+        scores = getattr(out, "scores", None)
+        if boxes is None or texts is None or scores is None:
+            return Reading([], flipped)
+        pieces = [
+            Piece(
+                box=[[float(x) / scale, float(y) / scale] for x, y in np.asarray(box).tolist()],
+                text=str(text).strip(),
+                score=float(score),
+            )
+            for box, text, score in zip(boxes, texts, scores, strict=False)
+            if str(text).strip()
+        ]
+        return Reading(pieces, flipped)
+
+
+def _corners(bbox: list[float]) -> list[list[float]]:
+    x0, y0, x1, y1 = bbox
+    return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+
+
+def rotate_point_back(x: float, y: float, angle: int, width: int, height: int) -> tuple[float, float]:
+    """A point of the upright page (the input turned ``angle`` degrees counter-clockwise) in the
+    input's coordinates; ``width``/``height`` are the input's size."""
+    if angle == 90:  # upright = input turned a quarter counter-clockwise: (x, y) -> (y, W - x)
+        return width - y, x
+    if angle == 180:
+        return width - x, height - y
+    if angle == 270:  # upright = input turned three quarters counter-clockwise: (x, y) -> (H - y, x)
+        return y, height - x
+    return x, y
