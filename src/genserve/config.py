@@ -42,6 +42,28 @@ class Settings(BaseSettings):
         "task's smallest resolution if need be (small GPUs, CPU smoke tests); results warn when it applies",
     )
 
+    # service (REST API, job store, executor)
+    database_url: str | None = Field(
+        None, description="Job store URL (postgresql+psycopg://...); default: SQLite in data_dir/jobs.db"
+    )
+    host: str = Field("127.0.0.1", description="Address `genserve serve` binds (0.0.0.0 = all interfaces)")
+    port: int = Field(7860, ge=1, le=65535, description="Port `genserve serve` listens on")
+    workers: int = Field(1, ge=1, le=64, description="Jobs run at once per server on CPU (1 per GPU)")
+    requeue_interrupted: bool = Field(
+        True, description="After a crash, requeue jobs that were running (False: mark them failed)"
+    )
+    lease_s: float = Field(30.0, gt=0, description="A running job's lease; a worker silent longer loses it")
+    api_keys: str = Field("", description="Comma-separated API keys; when set, requests need a Bearer key")
+    allow_ips: str = Field("", description="Comma-separated CIDRs allowed to call the API (empty = any)")
+    max_jobs_per_key: int = Field(0, ge=0, description="Unfinished jobs one key may have (0 = no limit)")
+    webhook_secret: str = Field(
+        "", description="HMAC-SHA256 key signing webhook bodies (needed for webhooks)"
+    )
+    webhook_hosts: str = Field("", description="Comma-separated host names webhooks may be sent to")
+    plugins: str = Field("", description="Comma-separated modules imported at start (to register backends)")
+    server_url: str = Field("http://127.0.0.1:7860", description="Where `genserve submit` finds the server")
+    api_key: str = Field("", description="The key `genserve submit` and genserve.Client send")
+
     # logging
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,9 @@ from genserve.tasks.base import DegradeStep, Inputs, MediaInput, TaskSpec
 DURATION_TOLERANCE_S = 0.5
 MIN_SMOOTH_STEPS = 20
 MAX_NATURAL_DYNAMIC_SCALE = 1.2
+# Audio whose loudest sample stays below this is silence (a muted track, a wrong channel): no speech
+# to animate. Speech with pauses passes: only its loudest moment counts.
+SILENCE_PEAK_DBFS = -60.0
 
 
 class TalkingHeadParams(BaseModel):
@@ -62,6 +66,16 @@ def check(inputs: TalkingHeadInputs, params: TalkingHeadParams) -> tuple[Talking
     """The duration rule, and the warnings source document 002 names."""
     assert inputs.audio is not None
     audio_len = inputs.audio.duration
+    peak = float(abs(inputs.audio.samples).max())
+    if peak < 10 ** (SILENCE_PEAK_DBFS / 20):
+        peak_db = "-inf" if peak == 0 else f"{20 * math.log10(peak):.0f}"
+        raise InvalidInput(
+            f"is silent (its loudest sample is {peak_db} dBFS, below {SILENCE_PEAK_DBFS:g} dBFS): "
+            "there is no speech to animate",
+            argument="audio",
+            value=inputs.audio.path.name,
+            fix="pass a recording with speech (check the microphone, the channel and the volume)",
+        )
     if params.duration is None:
         params = params.model_copy(update={"duration": round(audio_len, 3)})
     elif abs(params.duration - audio_len) > DURATION_TOLERANCE_S:

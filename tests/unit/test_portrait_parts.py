@@ -1,0 +1,93 @@
+"""Face finding, crop geometry, blinks, head motion and the warp, on a real portrait (astronaut)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import skimage.data
+
+from genserve.backends.portrait_face import crop_box, detect_face, output_size
+from genserve.backends.portrait_motion import blink_curve, head_path
+from genserve.backends.portrait_warp import PortraitRig
+from genserve.errors import InvalidInput
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return skimage.data.astronaut()
+
+
+def test_finds_the_face_eyes_and_mouth(astronaut: np.ndarray) -> None:
+    face = detect_face(astronaut)
+    # NOTE: in skimage's astronaut.png the face spans about x 175-270, y 60-170 (eyes near y 100)
+    assert 160 < face.x < 200 and 50 < face.y < 90 and 70 < face.w < 130
+    (lx, ly), (rx, ry), (mx, my) = face.left_eye, face.right_eye, face.mouth
+    assert lx < mx < rx
+    assert 90 < ly < 110 and 90 < ry < 110
+    assert ly + 0.3 * face.h < my < face.y + face.h  # the mouth is under the eyes, inside the face
+
+
+def test_no_face_is_a_clear_error() -> None:
+    y, x = np.mgrid[0:300, 0:400]
+    gradient = np.stack([x % 256, y % 256, (x + y) % 256], axis=-1).astype(np.uint8)
+    with pytest.raises(InvalidInput, match="no face found: use a frontal portrait") as info:
+        detect_face(gradient)
+    assert info.value.argument == "image"
+
+
+def test_crop_is_square_inside_the_image_and_grows_with_expand_ratio(astronaut: np.ndarray) -> None:
+    face = detect_face(astronaut)
+    boxes = [crop_box(face, 512, 512, r) for r in (0.0, 0.18, 0.5, 1.0)]
+    sides = [x1 - x0 for x0, _, x1, _ in boxes]
+    assert sides == sorted(sides) and sides[0] < sides[-1]
+    for x0, y0, x1, y1 in boxes:
+        assert x1 - x0 == y1 - y0
+        assert x0 >= 0 and y0 >= 0 and x1 <= 512 and y1 <= 512
+        assert x0 <= face.x and face.x + face.w <= x1  # the face is always inside
+
+
+def test_output_size_is_even_and_capped_at_the_portrait() -> None:
+    assert output_size(171, 171, 1024, 512) == (512, 512)
+    assert output_size(171, 171, 256, 512) == (256, 256)
+    assert output_size(300, 201, 257, 900) == (384, 256)  # odd 257 -> even
+
+
+def test_blinks_are_natural_and_seeded() -> None:
+    a = blink_curve(25 * 60, 25, np.random.default_rng(1))
+    b = blink_curve(25 * 60, 25, np.random.default_rng(1))
+    assert np.array_equal(a, b)
+    starts = np.flatnonzero((a[1:] > 0) & (a[:-1] == 0))
+    assert 10 <= len(starts) <= 30  # 10-30 blinks a minute
+    assert a.max() > 0.95 and a.min() == 0.0
+
+
+def test_head_motion_scales_and_smooth_motion_removes_jitter() -> None:
+    opening = np.zeros(250, np.float32)
+
+    def path(scale: float, smooth: bool) -> np.ndarray:
+        p = head_path(250, 25, np.random.default_rng(7), 100.0, scale, opening, smooth)
+        return np.stack([p.tx, p.ty, p.roll])
+
+    assert not path(0.0, True).any()
+    still, strong = np.abs(path(1.0, True)).max(axis=1), np.abs(path(2.0, True)).max(axis=1)
+    assert strong == pytest.approx(2 * still, rel=1e-5)
+    assert 0.3 < still[0] < 5.0  # a few pixels on a 100-pixel face
+    jerk = lambda p: np.abs(np.diff(p, 2, axis=1)).mean()  # noqa: E731
+    assert jerk(path(1.0, True)) < 0.2 * jerk(path(1.0, False))
+
+
+def test_rest_pose_is_the_portrait_and_opening_darkens_only_the_mouth(astronaut: np.ndarray) -> None:
+    face = detect_face(astronaut)
+    rig = PortraitRig(astronaut, face)
+    assert np.array_equal(rig.render(0.0, 0.0, 0.0, 0.0, 0.0), astronaut)
+    opened = rig.render(1.0, 0.0, 0.0, 0.0, 0.0).astype(int)
+    x, y, w, h = face.mouth_box()
+    diff = np.abs(opened - astronaut.astype(int)).sum(axis=2)
+    assert diff[y : y + h, x : x + w].mean() > 20
+    assert diff[: int(face.y + 0.5 * face.h)].max() == 0  # eyes and above untouched
+    assert opened[y : y + h, x : x + w].mean() < astronaut[y : y + h, x : x + w].mean()  # a dark gap
+    blink = rig.render(0.0, 1.0, 0.0, 0.0, 0.0).astype(int)
+    (ex, ey) = face.left_eye
+    eye = np.s_[int(ey - 5) : int(ey + 5), int(ex - 8) : int(ex + 8)]
+    assert np.abs(blink[eye] - astronaut[eye]).mean() > 10
+    assert np.abs(blink - astronaut)[y : y + h, x : x + w].max() == 0  # a blink leaves the mouth alone
