@@ -1,0 +1,115 @@
+"""``create_app()``: the FastAPI app over one Service, with access control, metrics, JSON logs and
+one exception handler that maps genserve's errors to HTTP."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from genserve import __version__
+from genserve.api.access import Access, AccessMiddleware
+from genserve.api.metrics import HttpMetricsMiddleware, Metrics
+from genserve.config import Settings, get_settings
+from genserve.errors import GenserveError, InvalidInput
+from genserve.service import Service
+
+log = logging.getLogger("genserve.api")
+
+
+def error_response(exc: GenserveError) -> JSONResponse:
+    headers = {}
+    if exc.http_status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(int(retry_after))
+    return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
+
+
+def create_app(
+    settings: Settings | None = None, *, webui: bool = False, service: Service | None = None
+) -> FastAPI:
+    """The app. With ``webui`` the Gradio UI (``genserve.webui``) is mounted when installed."""
+    settings = settings or get_settings()
+    service = service or Service(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not service.started:
+            service.start()
+        log.info("genserve ready", extra={"executor": service.ready()["executor"].get("kind")})
+        try:
+            yield
+        finally:
+            service.stop()
+
+    app = FastAPI(
+        title="genserve",
+        version=__version__,
+        description="AI media models as headless services: image-to-video, talking-head, recognize.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.settings = settings
+    app.state.metrics = Metrics(service)
+
+    @app.exception_handler(GenserveError)
+    async def on_genserve_error(request: Request, exc: GenserveError) -> JSONResponse:
+        if exc.http_status >= 500:
+            log.warning(
+                "request failed: %s", exc.message, extra={"path": request.url.path, "error": exc.code}
+            )
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        err = exc.errors()[0]
+        name = ".".join(str(p) for p in err["loc"][1:]) or "request"
+        return error_response(
+            InvalidInput(
+                err["msg"].lower(), argument=name, value=err.get("input"), fix=f"pass a valid {name}"
+            )
+        )
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", extra={"path": request.url.path})
+        return error_response(GenserveError(f"internal error ({type(exc).__name__}); see the server log"))
+
+    from genserve.api.compat import router as compat_router
+    from genserve.api.routes import router
+
+    app.include_router(router)
+    app.include_router(compat_router)
+
+    mounted = webui and _mount_webui(app, service)
+    if not mounted:
+
+        @app.get("/", include_in_schema=False)
+        def root() -> RedirectResponse:
+            return RedirectResponse("/docs")
+
+    app.add_middleware(HttpMetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(AccessMiddleware, access=Access(settings))
+    return app
+
+
+def _mount_webui(app: FastAPI, service: Service) -> bool:
+    if importlib.util.find_spec("genserve.webui") is None:
+        log.warning("the web UI is not installed here; serving the API only")
+        return False
+    import genserve.webui
+
+    mount: Any = getattr(genserve.webui, "mount", None)
+    if mount is None:
+        log.warning("genserve.webui has no mount(app, service); serving the API only")
+        return False
+    mount(app, service)
+    return True

@@ -1,0 +1,94 @@
+"""COMPATIBILITY CODE: the routes of the source documents, so existing client scripts work unchanged.
+
+- ``POST /generate`` without an ``audio`` part: image-to-video as document 000's API
+  (``image``, ``prompt``, ``resolution``, ``num_frames``, ``fps``, ``steps``, ``guidance_scale``) ->
+  ``{"status": "success", "output_path", "parameters", "timestamp", "duration_sec"}`` where
+  ``output_path`` is a download URL, or ``{"status": "error", "message", "output_path": null}``.
+- ``POST /generate`` with an ``audio`` part: talking-head as document 002's client calls it
+  (``image``, ``audio``, ``duration``, ``min_resolution``, ``expand_ratio``, ``inference_steps``,
+  ``dynamic_scale``, ``motion_scale``, ``lip_sync_align``, ``smooth_motion``; booleans arrive as
+  "True"/"False") -> 200 with the MP4 bytes, or a 4xx with a text reason.
+- ``POST /api/v1/recognize`` (``image``) -> JSON with ``text_blocks``, ``objects``, ``layout`` as
+  document 003's smoke test reads it.
+
+These only translate fields; the jobs go through the same service as every other door.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from genserve.api.forms import read_form, submission_from_form
+from genserve.api.routes import base_url, service_of
+from genserve.errors import GenserveError, error_class
+from genserve.jobs.store import JobRecord
+from genserve.service import Service, Submission
+
+router = APIRouter(tags=["compatibility"])
+
+
+async def _run(request: Request, task: str, form: Any) -> tuple[Service, JobRecord]:
+    svc = service_of(request)
+    sub: Submission = await submission_from_form(form, task=task, owner=request.state.owner, job_fields=False)
+    record = await run_in_threadpool(svc.submit, sub)
+    record = await svc.wait_async(record.id, svc.settings.run_timeout_s + svc.settings.load_timeout_s)
+    return svc, record
+
+
+def _status(record: JobRecord) -> int:
+    return 504 if not record.status.is_terminal() else error_class(record.error).http_status
+
+
+@router.post("/generate")
+async def generate(request: Request) -> Response:
+    """Document 000 (image-to-video, JSON answer) or, with an ``audio`` part, document 002 (MP4 bytes)."""
+    form = await read_form(request)
+    talking = "audio" in form
+    try:
+        svc, record = await _run(request, "talking-head" if talking else "image-to-video", form)
+    except GenserveError as exc:
+        if talking:
+            return PlainTextResponse(exc.message, exc.http_status)
+        return JSONResponse({"status": "error", "message": exc.message, "output_path": None}, exc.http_status)
+    result = record.result or {}
+    if record.status != "succeeded":
+        message = record.message or "the job did not finish in time"
+        if talking:
+            return PlainTextResponse(message, _status(record))
+        return JSONResponse({"status": "error", "message": message, "output_path": None}, _status(record))
+    video = next(o for o in result["outputs"] if o["media_type"] == "video/mp4")
+    if talking:
+        path, _ = svc.artifact(record.id, video["name"])
+        return FileResponse(
+            path, media_type="video/mp4", filename="output_video.mp4", headers={"X-Job-Id": record.id}
+        )
+    return JSONResponse(
+        {
+            "status": "success",
+            "output_path": f"{base_url(request)}/v1/jobs/{record.id}/artifacts/{video['name']}",
+            "parameters": result.get("parameters", {}),
+            "timestamp": result.get("timestamp"),
+            "duration_sec": result.get("duration_sec"),
+            "job_id": record.id,
+        }
+    )
+
+
+@router.post("/api/v1/recognize")
+async def recognize(request: Request) -> JSONResponse:
+    """Document 003: ``curl -F image=@sample.jpg .../api/v1/recognize | jq -e .text_blocks``."""
+    form = await read_form(request)
+    try:
+        _, record = await _run(request, "recognize", form)
+    except GenserveError as exc:
+        return JSONResponse({"status": "error", "message": exc.message}, exc.http_status)
+    result = record.result or {}
+    if record.status != "succeeded":
+        return JSONResponse(
+            {"status": "error", "message": record.message, "job_id": record.id}, _status(record)
+        )
+    return JSONResponse({**result, "status": "success", "job_id": record.id})

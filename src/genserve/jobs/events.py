@@ -1,0 +1,89 @@
+"""In-process fan-out of job events: wakes waiters and event streams at once.
+
+The store is the record (every event is written there first, so a late subscriber replays it);
+the bus only saves subscribers from polling. Events from another process (a worker elsewhere)
+reach subscribers through the store, which they also poll now and then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from genserve.jobs.store import Event
+
+ALL = "*"
+
+
+class _Sink:
+    def put(self, event: Event) -> None:
+        raise NotImplementedError
+
+
+class _ThreadSink(_Sink):
+    def __init__(self) -> None:
+        self.queue: queue.SimpleQueue[Event] = queue.SimpleQueue()
+
+    def put(self, event: Event) -> None:
+        self.queue.put(event)
+
+
+class _AsyncSink(_Sink):
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+
+    def put(self, event: Event) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: the subscriber is gone
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, event)
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._subs: dict[str, set[_Sink]] = defaultdict(set)
+        self._lock = threading.Lock()
+        self.listeners: list[Any] = []  # callables(event) run for every event (metrics, webhooks)
+
+    def publish(self, event: Event | None) -> None:
+        if event is None:
+            return
+        with self._lock:
+            sinks = list(self._subs.get(event.job_id, ())) + list(self._subs.get(ALL, ()))
+        for sink in sinks:
+            sink.put(event)
+        for listener in self.listeners:
+            listener(event)
+
+    @contextmanager
+    def subscribe(self, job_id: str = ALL) -> Iterator[queue.SimpleQueue[Event]]:
+        sink = _ThreadSink()
+        self._add(job_id, sink)
+        try:
+            yield sink.queue
+        finally:
+            self._remove(job_id, sink)
+
+    @contextmanager
+    def subscribe_async(self, job_id: str = ALL) -> Iterator[asyncio.Queue[Event]]:
+        sink = _AsyncSink()
+        self._add(job_id, sink)
+        try:
+            yield sink.queue
+        finally:
+            self._remove(job_id, sink)
+
+    def _add(self, job_id: str, sink: _Sink) -> None:
+        with self._lock:
+            self._subs[job_id].add(sink)
+
+    def _remove(self, job_id: str, sink: _Sink) -> None:
+        with self._lock:
+            self._subs[job_id].discard(sink)
+            if not self._subs[job_id]:
+                del self._subs[job_id]

@@ -1,0 +1,327 @@
+"""Executors run queued jobs. The boundary: jobs by id, state in the store, files in an ArtifactStore.
+
+:class:`LocalExecutor` runs jobs on threads inside the server (the embedded default). It pulls the
+next queued job from the store (priority, then FIFO) and claims it with a conditional update, so
+several processes sharing one PostgreSQL store never run a job twice, and a restart resumes what
+was queued. A running job holds a lease the executor renews; when a worker dies (``kill -9``), its
+jobs are requeued or failed (``Settings.requeue_interrupted``) by the next executor that starts or
+by any live one once the lease runs out. A queue executor on other machines (Celery) implements
+the same interface: ``notify(job_id)`` enqueues the id, its worker calls :func:`execute_job`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from typing import Any
+
+import psutil
+
+from genserve.config import Settings
+from genserve.jobs.artifacts import ArtifactStore
+from genserve.jobs.events import EventBus
+from genserve.jobs.request import JobRequest
+from genserve.jobs.runner import BackendCache, run_job
+from genserve.jobs.store import JobRecord, JobStore
+from genserve.tasks.base import JobStatus
+
+log = logging.getLogger("genserve.executor")
+
+PROGRESS_INTERVAL_S = 0.25  # NOTE: progress events are written at most 4 times a second per job
+_LIVE: set[str] = set()  # executors started in this process and not stopped
+
+
+class Executor(ABC):
+    @abstractmethod
+    def start(self) -> None:
+        """Recover interrupted jobs and start taking queued ones."""
+
+    @abstractmethod
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking jobs; running jobs are asked to cancel after ``timeout``."""
+
+    @abstractmethod
+    def notify(self, job_id: str) -> None:
+        """A job was committed as queued (called after the commit, never before)."""
+
+    @abstractmethod
+    def cancel(self, job_id: str) -> None:
+        """A running job should stop at its next progress step."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """State for /readyz and metrics: alive, workers, busy, loaded backends."""
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _worker_gone(worker: str | None, me: str) -> bool:
+    """True when a running job's worker is a dead process (or an earlier executor) on this host."""
+    if not worker:
+        return True
+    host, _, rest = worker.partition(":")
+    pid_text, _, _instance = rest.partition(":")
+    if host != socket.gethostname():
+        return False
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return True
+    if pid == os.getpid():
+        return worker != me and worker not in _LIVE
+    return not psutil.pid_exists(pid)
+
+
+def execute_job(
+    record: JobRecord,
+    *,
+    settings: Settings,
+    store: JobStore,
+    artifacts: ArtifactStore,
+    bus: EventBus,
+    cache: BackendCache,
+    is_canceled: Any,
+    device: str | None = None,
+) -> JobStatus | None:
+    """Run a claimed job through ``run_job`` and record its result (fenced by the attempt number)."""
+    req = record.request
+    # 1. inputs from the artifact store
+    request = JobRequest(
+        task=record.task,
+        inputs=dict(artifacts.input_paths(record.id, req.get("inputs", {}))),
+        params=req.get("params", {}),
+        backend=record.backend,
+        model=req.get("model"),
+        device=req.get("device") or device,
+        job_id=record.id,
+        input_names=req.get("input_names", {}),
+    )
+    # 2. progress: throttled events with an ETA
+    started = time.monotonic()
+    last = [0.0]
+
+    def on_progress(step: int, total: int, message: str | None) -> None:
+        if step < 0:
+            if message:
+                bus.publish(store.add_event(record.id, "log", {"message": message}))
+            return
+        now = time.monotonic()
+        if step not in (1, total) and now - last[0] < PROGRESS_INTERVAL_S:
+            return
+        last[0] = now
+        eta = (now - started) / step * (total - step) if step > 0 and total >= step else None
+        data = {
+            "step": step,
+            "total": total,
+            "message": message,
+            "eta_s": None if eta is None else round(eta, 3),
+        }
+        bus.publish(store.progress(record.id, record.attempt, step, total, data))
+
+    # 3. run, then record at most once
+    result = run_job(
+        request, settings=settings, cache=cache, on_progress=on_progress, is_canceled=is_canceled
+    )
+    result.timings.queue = round((record.started_at or time.time()) - record.created_at, 4)
+    payload = result.model_dump(mode="json")
+    summary = {
+        "task": record.task,
+        "backend": result.backend,
+        "timings": payload["timings"],
+        "duration_sec": result.duration_sec,
+    }
+    event = store.finish(record.id, record.attempt, result.status, payload, result.backend, summary)
+    if event is None:
+        log.warning("job %s: finished after losing its lease; result dropped", record.id)
+        return None
+    bus.publish(event)
+    log.info(
+        "job finished",
+        extra={
+            "job_id": record.id,
+            "task": record.task,
+            "backend": result.backend,
+            "status": str(result.status),
+            "duration_sec": result.duration_sec,
+            "timings": payload["timings"],
+            "error": result.error,
+        },
+    )
+    return result.status
+
+
+class LocalExecutor(Executor):
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        artifacts: ArtifactStore,
+        bus: EventBus,
+        *,
+        poll_s: float = 1.0,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.artifacts = artifacts
+        self.bus = bus
+        self.poll_s = poll_s
+        self.name = worker_name()
+        self.cache = BackendCache(settings.backend_cache_size)
+        self._wake = threading.Condition()
+        self._pending = 0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._running: dict[str, JobRecord] = {}
+        self._canceled: set[str] = set()
+        self._lock = threading.Lock()
+        self.devices = self._devices()
+
+    def _devices(self) -> list[str | None]:
+        """One worker per GPU when CUDA is in use; else ``settings.workers`` on the CPU."""
+        if self.settings.device in ("auto", "cuda"):
+            from genserve.device import cuda_available
+
+            if cuda_available():
+                import torch
+
+                return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        return [None] * self.settings.workers
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        _LIVE.add(self.name)
+        self.recover(startup=True)
+        for i, device in enumerate(self.devices):
+            thread = threading.Thread(
+                target=self._work, args=(device,), name=f"genserve-worker-{i}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        keeper = threading.Thread(target=self._keep_leases, name="genserve-leases", daemon=True)
+        keeper.start()
+        self._threads.append(keeper)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        _LIVE.discard(self.name)
+        with self._wake:
+            self._wake.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            self._canceled.update(self._running)
+        for thread in self._threads:
+            thread.join(2.0)
+        self._threads.clear()
+        self.cache.clear()
+
+    def notify(self, job_id: str) -> None:
+        with self._wake:
+            self._pending += 1
+            self._wake.notify()
+
+    def cancel(self, job_id: str) -> None:
+        with self._lock:
+            if job_id in self._running:
+                self._canceled.add(job_id)
+
+    def describe(self) -> dict[str, Any]:
+        alive = sum(t.is_alive() for t in self._threads if t.name.startswith("genserve-worker"))
+        with self._lock:
+            busy = len(self._running)
+        return {
+            "kind": "local",
+            "name": self.name,
+            "alive": alive == len(self.devices) and not self._stop.is_set(),
+            "workers": len(self.devices),
+            "busy": busy,
+            "loaded": [f"{name}:{model}@{device}" for name, model, device in self.cache.loaded()],
+        }
+
+    def recover(self, startup: bool = False) -> list[str]:
+        """Requeue (or fail) running jobs whose worker is gone or whose lease ran out."""
+        now = time.time()
+        orphans = [
+            r.id
+            for r in self.store.running()
+            if r.id not in self._running
+            and ((startup and _worker_gone(r.worker, self.name)) or (r.lease_until or 0) < now)
+        ]
+        if not orphans:
+            return []
+        events = self.store.recover(orphans, requeue=self.settings.requeue_interrupted)
+        for event in events:
+            log.warning(
+                "job %s was interrupted: %s",
+                event.job_id,
+                "requeued" if event.type == "requeued" else "failed",
+            )
+            self.bus.publish(event)
+            if event.type == "requeued":
+                self.bus.publish(self.store.add_event(event.job_id, "queued", {"status": "queued"}))
+                self.notify(event.job_id)
+        return orphans
+
+    # --- threads -------------------------------------------------------------------------------
+
+    def _work(self, device: str | None) -> None:
+        while not self._stop.is_set():
+            claimed = self._claim_next()
+            if claimed is None:
+                with self._wake:
+                    if self._pending == 0 and not self._stop.is_set():
+                        self._wake.wait(self.poll_s)
+                    self._pending = max(0, self._pending - 1)
+                continue
+            record, event = claimed
+            self.bus.publish(event)
+            try:
+                execute_job(
+                    record,
+                    settings=self.settings,
+                    store=self.store,
+                    artifacts=self.artifacts,
+                    bus=self.bus,
+                    cache=self.cache,
+                    is_canceled=lambda jid=record.id: jid in self._canceled,
+                    device=device,
+                )
+            except Exception:  # the store or the artifact store failed: the lease lapses, it is recovered
+                log.exception("job %s: could not be executed", record.id)
+            finally:
+                with self._lock:
+                    self._running.pop(record.id, None)
+                    self._canceled.discard(record.id)
+
+    def _claim_next(self) -> tuple[JobRecord, Any] | None:
+        for job_id in self.store.next_queued():
+            claimed = self.store.claim(job_id, self.name, self.settings.lease_s)
+            if claimed is not None:
+                with self._lock:
+                    self._running[job_id] = claimed[0]
+                return claimed
+        return None
+
+    def _keep_leases(self) -> None:
+        interval = max(0.05, min(self.settings.lease_s / 3, 5.0))
+        while not self._stop.wait(interval):
+            try:
+                with self._lock:
+                    mine = list(self._running.values())
+                for record in mine:
+                    canceled = self.store.heartbeat(record.id, record.attempt, self.settings.lease_s)
+                    if canceled:
+                        with self._lock:
+                            self._canceled.add(record.id)
+                self.recover()
+            except Exception:
+                log.exception("lease keeper: store unreachable; retrying")

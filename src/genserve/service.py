@@ -1,0 +1,412 @@
+"""The service: submit, get, list, cancel, delete, wait and events — the only logic the doors call.
+
+Every door (REST routes, the seed-compatible routes, the web UI, the CLI's server commands) goes
+through :class:`Service`. Submitting validates everything with ``jobs.prepare()`` before the job is
+stored, so a bad request never becomes a queued job; the executor later runs it with ``run_job()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import importlib
+import json
+import logging
+import queue
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from genserve.config import Settings, get_settings
+from genserve.errors import Conflict, GenserveError, InvalidInput, NotFound, RateLimited
+from genserve.jobs.artifacts import ArtifactStore, LocalArtifactStore
+from genserve.jobs.events import EventBus
+from genserve.jobs.executor import Executor, LocalExecutor
+from genserve.jobs.request import JobRequest, new_job_id, prepare
+from genserve.jobs.store import STATUS_EVENTS, Event, JobRecord, JobStore
+from genserve.jobs.webhooks import WebhookSender, check_webhook
+from genserve.tasks.base import JobStatus
+
+log = logging.getLogger("genserve.service")
+
+JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass
+class Upload:
+    """One uploaded file: where it lies now (the service moves it) and the client's name for it."""
+
+    path: Path
+    filename: str
+
+
+@dataclass
+class Submission:
+    task: str
+    params: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, list[Upload]] = field(default_factory=dict)
+    backend: str | None = None
+    model: str | None = None
+    device: str | None = None
+    priority: int = 0
+    webhook_url: str | None = None
+    webhook_events: str | None = None
+    git_commit: str | None = None
+    git_branch: str | None = None
+    owner: str | None = None
+
+    def fingerprint(self) -> str:
+        """Identifies the request (for idempotent PUT): task, backend, params and file contents."""
+        digest = hashlib.sha256()
+        head = [self.task, self.backend, self.model, self.params, self.priority, self.webhook_url]
+        digest.update(json.dumps(head, sort_keys=True, default=str).encode())
+        for name in sorted(self.files):
+            for upload in self.files[name]:
+                digest.update(name.encode())
+                with upload.path.open("rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        digest.update(chunk)
+        return digest.hexdigest()
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+class Service:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        store: JobStore | None = None,
+        artifacts: ArtifactStore | None = None,
+        executor: Executor | None = None,
+        bus: EventBus | None = None,
+        run_jobs: bool = True,
+    ) -> None:
+        self.settings = settings or get_settings()
+        self.store = store or JobStore.from_settings(self.settings)
+        self.artifacts = artifacts or LocalArtifactStore(self.settings)
+        self.bus = bus or EventBus()
+        self.executor = executor
+        if self.executor is None and run_jobs:
+            self.executor = LocalExecutor(self.settings, self.store, self.artifacts, self.bus)
+        self.webhooks = WebhookSender(self.settings, self.store)
+        self.bus.listeners.append(self.webhooks.on_event)
+        self.started = False
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> Service:
+        for module in filter(None, (m.strip() for m in self.settings.plugins.split(","))):
+            importlib.import_module(module)
+        Path(self.settings.output_dir).mkdir(parents=True, exist_ok=True)
+        self.store.open()
+        if self.executor is not None:
+            self.executor.start()
+        self.started = True
+        return self
+
+    def stop(self) -> None:
+        if self.executor is not None:
+            self.executor.stop()
+        self.webhooks.close()
+        self.store.close()
+        self.started = False
+
+    def ready(self) -> dict[str, Any]:
+        store_ok = self.store.ping()
+        executor = self.executor.describe() if self.executor is not None else {"kind": "none", "alive": True}
+        return {"ready": bool(store_ok and executor["alive"]), "store": store_ok, "executor": executor}
+
+    # --- submit --------------------------------------------------------------------------------
+
+    def submit(self, sub: Submission, job_id: str | None = None) -> JobRecord:
+        """Validate and queue a job; returns its record (status queued)."""
+        record, _ = self._submit(sub, job_id)
+        return record
+
+    def put(self, job_id: str, sub: Submission) -> tuple[JobRecord, bool]:
+        """Idempotent create with a client-chosen id: (record, created). The same request again
+        returns the existing job; a different one under that id is a Conflict."""
+        return self._submit(sub, job_id, idempotent=True)
+
+    def _submit(
+        self, sub: Submission, job_id: str | None, idempotent: bool = False
+    ) -> tuple[JobRecord, bool]:
+        try:
+            return self._submit_inner(sub, job_id, idempotent)
+        finally:
+            for uploads in sub.files.values():  # whatever was not moved into the artifact store
+                for upload in uploads:
+                    upload.path.unlink(missing_ok=True)
+
+    def _submit_inner(self, sub: Submission, job_id: str | None, idempotent: bool) -> tuple[JobRecord, bool]:
+        # 1. the id, and for PUT the job that may exist already
+        if job_id is not None and not JOB_ID_RE.match(job_id):
+            raise InvalidInput(
+                "must be 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit",
+                argument="job_id",
+                value=job_id,
+                fix="e.g. build-1234-thumbnail",
+            )
+        job_id = job_id or new_job_id()
+        fingerprint = sub.fingerprint() if idempotent else None
+        if idempotent:
+            existing = self.store.get(job_id)
+            if existing is not None:
+                return self._same_or_conflict(existing, fingerprint), False
+        # 2. limits and webhook rules, before any work
+        self._check_rate(sub.owner)
+        if sub.webhook_url:
+            check_webhook(self.settings, sub.webhook_url, sub.webhook_events)
+        # 3. inputs into the artifact store, then full validation
+        refs: dict[str, list[str]] = {}
+        names: dict[str, list[str]] = {}
+        for name, uploads in sub.files.items():
+            for i, upload in enumerate(uploads):
+                ref = self.artifacts.put_input(job_id, name, i, upload.path, Path(upload.filename).suffix)
+                refs.setdefault(name, []).append(ref)
+                names.setdefault(name, []).append(Path(upload.filename).name)
+        request = JobRequest(
+            task=sub.task,
+            params=sub.params,
+            backend=sub.backend,
+            model=sub.model,
+            device=sub.device,
+            job_id=job_id,
+            inputs=dict(self.artifacts.input_paths(job_id, refs)),
+            input_names=names,
+        )
+        try:
+            prepared = prepare(request, self.settings)
+        except GenserveError:
+            self.artifacts.discard_inputs(job_id, refs)
+            raise
+        # 4. store as queued, then tell the executor (after the commit)
+        record = JobRecord(
+            id=job_id,
+            task=prepared.spec.name,
+            backend=prepared.backend_cls.name,
+            status=JobStatus.queued,
+            priority=sub.priority,
+            request={
+                "params": sub.params,
+                "model": sub.model,
+                "device": sub.device,
+                "inputs": refs,
+                "input_names": names,
+                "warnings": prepared.warnings,
+            },
+            owner=sub.owner,
+            git_commit=sub.git_commit,
+            git_branch=sub.git_branch,
+            webhook_url=sub.webhook_url,
+            webhook_events=sub.webhook_events,
+            fingerprint=fingerprint,
+            created_at=time.time(),
+        )
+        try:
+            event = self.store.create(record)
+        except Conflict:
+            self.artifacts.discard_inputs(job_id, refs)
+            existing = self.store.get(job_id)
+            if idempotent and existing is not None:
+                return self._same_or_conflict(existing, fingerprint), False
+            raise
+        self.bus.publish(event)
+        if self.executor is not None:
+            self.executor.notify(job_id)
+        log.info(
+            "job queued",
+            extra={"job_id": job_id, "task": record.task, "backend": record.backend, "status": "queued"},
+        )
+        return record, True
+
+    def _same_or_conflict(self, existing: JobRecord, fingerprint: str | None) -> JobRecord:
+        if existing.fingerprint and existing.fingerprint == fingerprint:
+            return existing
+        raise Conflict(
+            "a different job exists under this id",
+            argument="job_id",
+            value=existing.id,
+            fix="retry with exactly the same request, or choose a new id",
+        )
+
+    def _check_rate(self, owner: str | None) -> None:
+        limit = self.settings.max_jobs_per_key
+        if not limit or not owner:
+            return
+        if self.store.unfinished_for_owner(owner) >= limit:
+            exc = RateLimited(
+                f"this key has {limit} unfinished jobs, the most allowed at once",
+                fix="wait for one to finish (or cancel one) and retry",
+            )
+            exc.retry_after = 5  # type: ignore[attr-defined]
+            raise exc
+
+    # --- read ----------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRecord:
+        record = self.store.get(job_id)
+        if record is None:
+            raise NotFound("no such job", argument="job_id", value=job_id, fix="GET /v1/jobs lists the jobs")
+        return record
+
+    def list_jobs(self, **filters: Any) -> tuple[list[JobRecord], str | None]:
+        limit = filters.pop("limit", 50)
+        if not 1 <= limit <= 500:
+            raise InvalidInput(
+                "must be between 1 and 500", argument="limit", value=limit, fix="e.g. limit=50"
+            )
+        return self.store.search(limit=limit, **filters)
+
+    def events(self, job_id: str, after: int = 0) -> list[Event]:
+        return self.store.events(job_id, after)
+
+    def artifact(self, job_id: str, name: str) -> tuple[Path, str]:
+        record = self.get(job_id)
+        outputs = (record.result or {}).get("outputs") or []
+        found = next((o for o in outputs if o.get("name") == name), None)
+        if found is None:
+            have = ", ".join(o.get("name", "") for o in outputs) or "none yet"
+            raise NotFound("no such artifact", argument="name", value=name, fix=f"this job has: {have}")
+        return self.artifacts.output_path(job_id, found["path"]), found.get(
+            "media_type"
+        ) or "application/octet-stream"
+
+    def view(self, record: JobRecord, base_url: str = "", history: bool = False) -> dict[str, Any]:
+        """The job as the API shows it: state, progress, queue position and ETA, links, result."""
+        base = f"{base_url.rstrip('/')}/v1/jobs/{record.id}"
+        out: dict[str, Any] = {
+            "id": record.id,
+            "task": record.task,
+            "backend": record.backend,
+            "status": str(record.status),
+            "priority": record.priority,
+            "params": record.request.get("params", {}),
+            "inputs": record.request.get("input_names", {}),
+            "warnings": record.request.get("warnings", []),
+            "git_commit": record.git_commit,
+            "git_branch": record.git_branch,
+            "created_at": _iso(record.created_at),
+            "started_at": _iso(record.started_at),
+            "finished_at": _iso(record.finished_at),
+            "attempt": record.attempt,
+            "error": record.error,
+            "message": record.message,
+            "progress": None,
+            "links": {"self": base, "events": f"{base}/events", "cancel": f"{base}/cancel"},
+        }
+        if record.status == JobStatus.queued:
+            out["queue_position"] = self.store.queue_position(record)
+            out["eta_s"] = self._eta(record, out["queue_position"])
+        if record.status == JobStatus.running and record.progress_total:
+            out["progress"] = {"step": record.progress_step, "total": record.progress_total}
+        result = record.result
+        if result is not None:
+            result = {
+                **result,
+                "outputs": [{**o, "url": f"{base}/artifacts/{o['name']}"} for o in result.get("outputs", [])],
+            }
+            out["artifacts"] = {o["name"]: o["url"] for o in result["outputs"]}
+        out["result"] = result
+        if history:
+            out["history"] = [
+                {
+                    "status": e.data.get("status"),
+                    "event": e.type,
+                    "at": _iso(e.at),
+                    "reason": e.data.get("reason"),
+                }
+                for e in self.store.events(record.id, types=STATUS_EVENTS)
+            ]
+        return out
+
+    def _eta(self, record: JobRecord, position: int) -> float | None:
+        mean = self.store.mean_duration(record.task, record.backend)
+        if mean is None:
+            return None
+        workers = 1
+        if self.executor is not None:
+            workers = max(1, int(self.executor.describe().get("workers", 1)))
+        return round(mean * (position // workers + 1), 3)
+
+    # --- change --------------------------------------------------------------------------------
+
+    def cancel(self, job_id: str) -> JobRecord:
+        """Queued: canceled at once. Running: stops at the next progress step. Finished: Conflict."""
+        outcome, event = self.store.cancel(job_id)
+        if outcome == "missing":
+            self.get(job_id)
+        if outcome == "canceled":
+            self.bus.publish(event)
+        elif outcome == "requested":
+            if self.executor is not None:
+                self.executor.cancel(job_id)
+            self.bus.publish(self.store.add_event(job_id, "log", {"message": "cancel requested"}))
+        elif outcome in ("succeeded", "failed"):
+            raise Conflict(
+                f"the job has {outcome} already; only queued or running jobs can be canceled",
+                argument="job_id",
+                value=job_id,
+                fix="DELETE /v1/jobs/{id} removes a finished job",
+            )
+        return self.get(job_id)
+
+    def delete(self, job_id: str) -> None:
+        record = self.get(job_id)
+        if not record.status.is_terminal():
+            raise Conflict(
+                f"the job is {record.status}; a job is deleted only once it has finished",
+                argument="job_id",
+                value=job_id,
+                fix="POST /v1/jobs/{id}/cancel first",
+            )
+        paths = [o["path"] for o in (record.result or {}).get("outputs", []) if "path" in o]
+        self.artifacts.delete(job_id, paths)
+        self.store.delete(job_id)
+
+    # --- wait ----------------------------------------------------------------------------------
+
+    def wait(self, job_id: str, timeout: float) -> JobRecord:
+        """Block until the job is finished or ``timeout`` seconds passed; returns its record."""
+        deadline = time.monotonic() + timeout
+        with self.bus.subscribe(job_id) as events:
+            while True:
+                record = self.get(job_id)
+                left = deadline - time.monotonic()
+                if record.status.is_terminal() or left <= 0:
+                    return record
+                # no event: poll the store anyway (a worker elsewhere may have written it)
+                with contextlib.suppress(queue.Empty):
+                    events.get(timeout=min(left, 1.0))
+
+    async def wait_async(self, job_id: str, timeout: float) -> JobRecord:
+        deadline = time.monotonic() + timeout
+        with self.bus.subscribe_async(job_id) as events:
+            while True:
+                record = self.get(job_id)
+                left = deadline - time.monotonic()
+                if record.status.is_terminal() or left <= 0:
+                    return record
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(events.get(), timeout=min(left, 1.0))
+
+    def run_sync(self, sub: Submission, timeout: float | None = None) -> JobRecord:
+        record = self.submit(sub)
+        return self.wait(record.id, timeout or self.settings.run_timeout_s)
+
+
+def spool_upload(data: Any, filename: str, tmp_dir: Path | None = None) -> Upload:
+    """Copy a file-like object to a temp file the service can move (used by the doors)."""
+    tmp_dir = tmp_dir or Path(tempfile.gettempdir())
+    with tempfile.NamedTemporaryFile(delete=False, dir=tmp_dir, prefix="genserve-upload-") as out:
+        shutil.copyfileobj(data, out, 1 << 20)
+    return Upload(Path(out.name), filename or "upload")
