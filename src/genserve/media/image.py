@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -43,9 +44,10 @@ def open_image(path: str | Path, *, argument: str = "image", max_pixels: int = 4
             value=path.name,
             fix="pass a PNG or JPEG image",
         ) from None
-    except Image.DecompressionBombError:
+    except Image.DecompressionBombError as exc:
+        claimed = re.search(r"\((\d+) pixels\)", str(exc))
         raise MediaTooLarge(
-            f"image is larger than {max_pixels} pixels",
+            f"image has {claimed.group(1) if claimed else 'too many'} pixels, over the limit of {max_pixels}",
             argument=argument,
             value=path.name,
             fix="downscale the image",

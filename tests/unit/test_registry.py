@@ -1,0 +1,81 @@
+"""Third-party backends arrive through the `genserve.backends` entry-point group."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from genserve.backends import registry
+from genserve.config import Settings
+from genserve.errors import BackendUnavailable
+
+
+@pytest.fixture
+def plugin_dist(tmp_path: Path) -> Iterator[Path]:
+    """An installed distribution (a dist-info with entry points) on sys.path, as pip would leave it."""
+    (tmp_path / "acme_video.py").write_text(
+        textwrap.dedent(
+            """
+            from genserve.backends.base import Backend, RunOutput
+
+            class AcmeBackend(Backend):
+                name = "acme"
+                task = "image-to-video"
+                description = "Acme's model"
+
+                def run(self, inputs, params, progress):
+                    return RunOutput()
+
+            class NeedsExtra(Backend):
+                name = "acme-heavy"
+                task = "image-to-video"
+                requires = ("acme_not_installed_anywhere",)
+                extra = "acme"
+
+                def run(self, inputs, params, progress):
+                    return RunOutput()
+            """
+        )
+    )
+    dist = tmp_path / "acme_video-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-video\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[genserve.backends]\nacme = acme_video:AcmeBackend\nacme-heavy = acme_video:NeedsExtra\n"
+        "broken = acme_video:DoesNotExist\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    registry.backend_classes.cache_clear()
+    yield tmp_path
+    sys.path.remove(str(tmp_path))
+    sys.modules.pop("acme_video", None)
+    registry.backend_classes.cache_clear()
+
+
+def test_entry_point_backends_are_listed_and_resolvable(plugin_dist: Path) -> None:
+    settings = Settings()
+    rows = {r["backend"]: r for r in registry.describe_backends(settings, "image-to-video")}
+    assert rows["acme"]["available"] and rows["acme"]["description"] == "Acme's model"
+    assert not rows["acme-heavy"]["available"]
+    assert rows["acme-heavy"]["install"] == "pip install 'genserve[acme]'"
+    assert "broken" not in rows  # a broken plug-in is skipped, not fatal
+    assert registry.resolve_backend("image-to-video", "acme", settings).__name__ == "AcmeBackend"
+    with pytest.raises(BackendUnavailable) as info:
+        registry.resolve_backend("image-to-video", "acme-heavy", settings)
+    assert "pip install 'genserve[acme]'" in str(info.value)
+
+
+def test_listing_backends_does_not_import_torch() -> None:
+    import subprocess
+
+    code = (
+        "import sys; from genserve.backends.registry import describe_backends; from genserve.config import Settings;"
+        "describe_backends(Settings()); print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
