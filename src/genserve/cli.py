@@ -197,7 +197,8 @@ _register_commands()
 def main() -> None:
     """Console entry point: typed errors become one line on stderr and their exit code."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns a typer.Exit's code in this mode
+        sys.exit(code if isinstance(code, int) else 0)
     except GenserveError as exc:
         err.print(f"[red]genserve: error:[/red] {exc.message}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
