@@ -283,3 +283,35 @@ def test_models_cli_lists_and_pulls_from_the_cache(
     assert absent.returncode == 4  # BackendUnavailable
     assert "genserve models pull svd" in absent.stderr and "GENSERVE_OFFLINE" in absent.stderr
     assert os.path.isdir(hub_cache)
+
+
+def test_api_runs_i2vgen_xl_with_a_model_dir(
+    built: dict[str, Path], image: Path, tiny_settings: Settings
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from genserve.api.app import create_app
+
+    with TestClient(create_app(tiny_settings)) as client:
+        response = client.post(
+            "/v1/jobs",
+            data={
+                "task": "image-to-video",
+                "backend": "i2vgen-xl",
+                "model": str(built["i2vgen-xl"]),
+                "params": json.dumps({**SMALL, "num_frames": 3, "fps": 5}),
+            },
+            files={"image": ("square.png", image.read_bytes(), "image/png")},
+            headers={"Prefer": "wait=240"},
+        )
+        assert response.status_code == 200, response.text
+        job = response.json()
+        assert job["status"] == "succeeded", job
+        result = job["result"]
+        assert result["backend"] == "i2vgen-xl" and result["provenance"]["model_source"] == "dir"
+        video = client.get(result["outputs"][0]["url"])
+        assert video.status_code == 200
+    path = image.parent / "from-api.mp4"
+    path.write_bytes(video.content)
+    info = probe_video(path)
+    assert (info.num_frames, info.fps, info.width, info.height) == (3, 5.0, 32, 32)
