@@ -181,7 +181,11 @@ def version() -> None:
 
 # Modules that add commands to the app: each has ``register(app: typer.Typer) -> None``.
 # One line per module; keeps this file a thin table of doors.
-COMMAND_MODULES: tuple[str, ...] = ("genserve.commands.models",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "genserve.commands.models",
+    "genserve.commands.serve",
+    "genserve.commands.jobs",
+)
 
 
 def _register_commands() -> None:

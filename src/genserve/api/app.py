@@ -34,9 +34,14 @@ def error_response(exc: GenserveError) -> JSONResponse:
 
 
 def create_app(
-    settings: Settings | None = None, *, webui: bool = False, service: Service | None = None
+    settings: Settings | None = None,
+    *,
+    webui: bool = False,
+    service: Service | None = None,
+    jobs_api: bool = True,
 ) -> FastAPI:
-    """The app. With ``webui`` the Gradio UI (``genserve.webui``) is mounted when installed."""
+    """The app. With ``webui`` the Gradio UI (``genserve.webui``) is mounted when installed;
+    without ``jobs_api`` it is a worker: it runs queued jobs and answers only health and metrics."""
     settings = settings or get_settings()
     service = service or Service(settings)
 
@@ -84,12 +89,14 @@ def create_app(
         return error_response(GenserveError(f"internal error ({type(exc).__name__}); see the server log"))
 
     from genserve.api.compat import router as compat_router
-    from genserve.api.routes import router
+    from genserve.api.routes import health_router, router
 
-    app.include_router(router)
-    app.include_router(compat_router)
+    app.include_router(health_router)
+    if jobs_api:
+        app.include_router(router)
+        app.include_router(compat_router)
 
-    mounted = webui and _mount_webui(app, service)
+    mounted = jobs_api and webui and _mount_webui(app, service)
     if not mounted:
 
         @app.get("/", include_in_schema=False)

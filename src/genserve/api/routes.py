@@ -18,6 +18,7 @@ from genserve.service import Service
 from genserve.tasks import TASKS
 
 router = APIRouter()
+health_router = APIRouter(tags=["health"])
 PREFER_WAIT = re.compile(r"\bwait=(\d+(?:\.\d+)?)")
 MAX_WAIT_S = 600.0
 SSE_KEEPALIVE_S = 15.0
@@ -242,20 +243,20 @@ for _task in TASKS:
     _task_route(_task)
 
 
-@router.get("/healthz", tags=["health"])
+@health_router.get("/healthz")
 def healthz() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["health"])
+@health_router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
     """Readiness: the store answers and the executor's workers are alive; loaded models listed."""
     state = service_of(request).ready()
     return JSONResponse(state, 200 if state["ready"] else 503)
 
 
-@router.get("/metrics", tags=["health"])
+@health_router.get("/metrics")
 def metrics(request: Request) -> Response:
     body, content_type = request.app.state.metrics.render()
     return Response(body, media_type=content_type)

@@ -14,10 +14,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -185,7 +187,9 @@ class LocalExecutor(Executor):
 
     def _devices(self) -> list[str | None]:
         """One worker per GPU when CUDA is in use; else ``settings.workers`` on the CPU."""
-        if self.settings.device in ("auto", "cuda"):
+        # NOTE: on Linux a machine without /dev/nvidia* has no CUDA: skip importing torch (seconds)
+        no_gpu = sys.platform == "linux" and not any(Path("/dev").glob("nvidia[0-9]*"))
+        if self.settings.device in ("auto", "cuda") and not no_gpu:
             from genserve.device import cuda_available
 
             if cuda_available():
