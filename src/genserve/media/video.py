@@ -74,7 +74,7 @@ def encode_video(
                 stream = out.add_stream("libx264", rate=rate)
                 stream.width, stream.height = width, height
                 stream.pix_fmt = "yuv420p"
-                stream.options = {"crf": str(crf), "preset": preset, "threads": "1"}
+                stream.options = {"crf": str(crf), "preset": preset, **_X264_THREADS}
                 if audio_path is not None:
                     astream = _add_audio_stream(out)
             vf = to_yuv420p(frame)
@@ -95,9 +95,12 @@ def encode_video(
 
 
 # NOTE: identical frames must give identical videos (seeds, gate baselines). Measured here: with
-# swscale's RGB->YUV conversion (state left by an earlier decode) and with multi-threaded x264, the
+# swscale's RGB->YUV conversion (state left by an earlier decode) and with x264's frame threads, the
 # same frames gave different videos. So the conversion is OpenCV's (BT.601, limited range, which
-# players assume for unlabelled H.264) and x264 runs one thread; decoding converts bit-exactly.
+# players assume for unlabelled H.264), and x264 uses a fixed number of sliced threads with a
+# single lookahead thread (its threaded lookahead was the remaining source of differences): the
+# same bytes every time, on any machine. Decoding converts bit-exactly.
+_X264_THREADS = {"threads": "2", "x264-params": "sliced-threads=1:lookahead-threads=1"}
 _SWS: dict[str, Any] = {"interpolation": "BILINEAR", "threads": 1}
 
 
