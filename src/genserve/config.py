@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     server_url: str = Field("http://127.0.0.1:7860", description="Where `genserve submit` finds the server")
     api_key: str = Field("", description="The key `genserve submit` and genserve.Client send")
 
+    # quality gates: local weights of the metrics that need them (a metric without its weights is SKIPPED)
+    gate_syncnet_weights: Path | None = Field(
+        None, description="SyncNet weights (syncnet_v2.model) for LSE-D / LSE-C"
+    )
+    gate_inception_weights: Path | None = Field(
+        None, description="TorchScript Inception feature extractor (inception-2015-12-05.pt) for FID / KID"
+    )
+    gate_clip_model: Path | None = Field(None, description="Local CLIP model directory for the CLIP score")
+
     # logging
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"

@@ -1,0 +1,251 @@
+"""`genserve gate run|judge|prompt|metrics` and `genserve ci init`: thin doors over genserve.gates.
+
+Exit codes of `gate run` / `gate judge`: 0 the gate passed, 1 it failed, 2 the evaluation itself
+failed (a bad suite, an unreachable server, a metric that errored).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from genserve.config import get_settings
+from genserve.errors import GenserveError, InvalidInput
+
+err = Console(stderr=True)
+EVAL_ERROR = 2
+
+
+def _fail(exc: GenserveError) -> typer.Exit:
+    err.print(f"[red]genserve gate: error:[/red] {exc.message}", highlight=False, soft_wrap=True)
+    return typer.Exit(EVAL_ERROR)
+
+
+def _write_reports(
+    results: dict[str, Any],
+    judgement: Any,
+    report_dir: Path,
+    results_dir: Path | None,
+    summary: Path | None,
+) -> None:
+    from genserve.gates.report_html import write_html
+    from genserve.gates.report_json import write_results
+    from genserve.gates.report_junit import write_junit
+    from genserve.gates.report_markdown import render_markdown, write_markdown
+    from genserve.gates.report_results_dir import write_results_dir
+
+    write_results(results, judgement, report_dir)
+    write_junit(results, judgement, report_dir / "junit.xml")
+    write_markdown(results, judgement, report_dir / "summary.md")
+    write_html(results, judgement, report_dir)
+    if results_dir is not None:
+        write_results_dir(results, judgement, results_dir)
+    if summary is not None:
+        with summary.open("a") as fh:
+            fh.write(render_markdown(results, judgement))
+
+
+def _finish(judgement: Any, report_dir: Path) -> None:
+    from genserve.gates.report_markdown import render_markdown  # noqa: F401 - keeps imports lazy
+
+    color = {"pass": "green", "fail": "red", "error": "yellow"}[judgement.status]
+    err.print(
+        f"[{color}]gate {judgement.status.upper()}[/{color}]: "
+        f"{sum(c.status == 'pass' for c in judgement.checks)}/{len(judgement.checks)} checks passed, "
+        f"{len(judgement.failed)} failed; report: {report_dir / 'report.html'}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for check in judgement.failed:
+        err.print(f"  [red]FAIL[/red] {check.id}: {check.reason}", highlight=False, soft_wrap=True)
+    raise typer.Exit(judgement.exit_code)
+
+
+def register(app: typer.Typer) -> None:
+    gate = typer.Typer(
+        help="Quality gates: generate from fixed assets, measure, judge, report.", no_args_is_help=True
+    )
+    ci = typer.Typer(help="CI/CD pipeline templates.", no_args_is_help=True)
+    app.add_typer(gate, name="gate")
+    app.add_typer(ci, name="ci")
+
+    @gate.command("run")
+    def gate_run(
+        suite: Annotated[Path, typer.Argument(help="Suite YAML (e.g. qa/suites/weightfree.yaml)")],
+        report_dir: Annotated[Path, typer.Option("--report-dir", help="Where reports and outputs go")],
+        local: Annotated[bool, typer.Option("--local", help="Run jobs in this process")] = False,
+        server: Annotated[
+            str | None, typer.Option("--server", help="Run jobs on this genserve server URL")
+        ] = None,
+        api_key: Annotated[str | None, typer.Option("--api-key", help="Key for --server")] = None,
+        baseline: Annotated[
+            Path | None, typer.Option("--baseline", help="Baseline JSON to compare with")
+        ] = None,
+        update_baseline: Annotated[
+            bool, typer.Option("--update-baseline", help="Write this run's values as the new --baseline")
+        ] = False,
+        results_dir: Annotated[
+            Path | None, typer.Option("--results-dir", help="One file per figure (Tekton task results)")
+        ] = None,
+        summary: Annotated[
+            Path | None,
+            typer.Option("--summary", help="Append the Markdown here (e.g. $GITHUB_STEP_SUMMARY)"),
+        ] = None,
+    ) -> None:
+        """Generate every case of SUITE, measure, judge against the checks and the baseline, report."""
+        from genserve.gates.baseline import baseline_from_results, load_baseline, save_baseline
+        from genserve.gates.judge import judge
+        from genserve.gates.run import local_generator, run_suite, server_generator
+        from genserve.gates.suite import load_suite
+
+        try:
+            if local == (server is not None):
+                raise InvalidInput(
+                    "say where jobs run: exactly one of --local or --server URL",
+                    argument="--local/--server",
+                    fix="add --local to run here, or --server http://host:7860",
+                )
+            if update_baseline and baseline is None:
+                raise InvalidInput(
+                    "needs --baseline FILE to write",
+                    argument="--update-baseline",
+                    fix="add --baseline qa/baselines/x.json",
+                )
+            spec = load_suite(suite)
+            base = None
+            if baseline is not None and (baseline.exists() or not update_baseline):
+                base = load_baseline(baseline)
+            settings = get_settings().model_copy(update={"output_dir": report_dir / "outputs"})
+            if server is not None:
+                generate = server_generator(server, report_dir / "outputs", api_key=api_key)
+            else:
+                generate = local_generator(settings)
+
+            def on_asset(case: str, asset: str, status: str) -> None:
+                err.print(f"  {case}/{asset}: {status}", highlight=False)
+
+            results = run_suite(
+                spec,
+                generate,
+                settings,
+                mode="server" if server else "local",
+                server=server,
+                on_asset=on_asset,
+            )
+            if update_baseline:
+                assert baseline is not None
+                failed = [
+                    f"{c['name']}/{a['id']}"
+                    for c in results["cases"]
+                    for a in c["assets"]
+                    if a["job"]["status"] != "succeeded"
+                ]
+                if failed:
+                    raise InvalidInput(
+                        "refuses to write a baseline from failed jobs",
+                        argument="--update-baseline",
+                        value=failed,
+                        fix="fix the failing jobs first",
+                    )
+                base = baseline_from_results(results)
+                save_baseline(base, baseline)
+                err.print(f"baseline written: {baseline}", highlight=False)
+            judgement = judge(results, spec, base)
+            _write_reports(results, judgement, report_dir, results_dir, summary)
+        except GenserveError as exc:
+            raise _fail(exc) from None
+        _finish(judgement, report_dir)
+
+    @gate.command("judge")
+    def gate_judge(
+        results_path: Annotated[
+            Path, typer.Argument(metavar="RESULTS", help="results.json (or its report dir)")
+        ],
+        report_dir: Annotated[Path, typer.Option("--report-dir", help="Where the new reports go")],
+        suite: Annotated[
+            Path | None, typer.Option("--suite", help="Suite with the checks (default: the one recorded)")
+        ] = None,
+        baseline: Annotated[
+            Path | None, typer.Option("--baseline", help="Baseline JSON to compare with")
+        ] = None,
+        results_dir: Annotated[Path | None, typer.Option("--results-dir", help="One file per figure")] = None,
+        summary: Annotated[Path | None, typer.Option("--summary", help="Append the Markdown here")] = None,
+    ) -> None:
+        """Re-judge stored measurements (new thresholds, another baseline) without generating again."""
+        from genserve.gates.baseline import load_baseline
+        from genserve.gates.judge import judge
+        from genserve.gates.report_json import load_results
+        from genserve.gates.suite import load_suite
+
+        try:
+            results = load_results(results_path)
+            results.pop("judgement", None)
+            suite_path = suite or (Path(results["suite"]["path"]) if results["suite"].get("path") else None)
+            if suite_path is None:
+                raise InvalidInput("the results name no suite", argument="--suite", fix="pass --suite FILE")
+            spec = load_suite(suite_path)
+            base = load_baseline(baseline) if baseline is not None else None
+            judgement = judge(results, spec, base)
+            _write_reports(results, judgement, report_dir, results_dir, summary)
+        except GenserveError as exc:
+            raise _fail(exc) from None
+        _finish(judgement, report_dir)
+
+    @gate.command("prompt")
+    def gate_prompt(
+        template: Annotated[Path, typer.Argument(help="Jinja2 prompt template")],
+        var: Annotated[
+            list[str] | None, typer.Option("--var", help="Override a variable, key=value (e.g. message=...)")
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the prompt with its provenance")] = False,
+    ) -> None:
+        """Render a versioned prompt template from git metadata (commit message, branch, tag, author)."""
+        from genserve.gates.prompts import render_prompt
+
+        overrides: dict[str, str] = {}
+        for pair in var or []:
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                raise InvalidInput(
+                    "must look like key=value", argument="--var", value=pair, fix="e.g. --var branch=main"
+                )
+            overrides[key] = value
+        prompt, record = render_prompt(template, overrides)
+        typer.echo(json.dumps({"prompt": prompt, **record}, indent=2) if as_json else prompt)
+
+    @gate.command("metrics")
+    def gate_metrics(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        """List the metrics: name, unit, direction, version, the tasks and the weights each needs."""
+        from genserve.gates.registry import all_metrics
+
+        rows = [m.describe() for m in all_metrics().values()]
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        for r in rows:
+            weights = f"  weights: {r['weights']}" if r["weights"] else ""
+            typer.echo(f"{r['name']:<20} {r['unit']:<14} {r['direction']:<7} {r['version']:<24}{weights}")
+
+    @ci.command("init")
+    def ci_init(
+        system: Annotated[str, typer.Argument(help="github | gitlab | jenkins | tekton")],
+        out: Annotated[
+            Path | None, typer.Option("--out", help="Where to write (default: the system's usual path)")
+        ] = None,
+        suite: Annotated[
+            str, typer.Option("--suite", help="Suite the pipeline runs")
+        ] = "qa/suites/weightfree.yaml",
+        baseline: Annotated[
+            str, typer.Option("--baseline", help="Baseline it compares with")
+        ] = "qa/baselines/weightfree.json",
+        force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file")] = False,
+    ) -> None:
+        """Write a working pipeline: start the service, submit jobs, run the gate, archive, notify."""
+        from genserve.gates.ci import write_pipeline
+
+        path = write_pipeline(system, out=out, suite=suite, baseline=baseline, force=force)
+        typer.echo(str(path))
