@@ -183,6 +183,7 @@ def version() -> None:
 # One line per module; keeps this file a thin table of doors.
 COMMAND_MODULES: tuple[str, ...] = (
     "genserve.commands.models",
+    "genserve.commands.gate",
     "genserve.commands.serve",
     "genserve.commands.jobs",
 )
