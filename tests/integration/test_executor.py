@@ -1,0 +1,142 @@
+"""The local executor inside a Service: order, cancel, recovery after a crash, no job run twice."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import svc_backends
+
+from genserve.config import Settings
+from genserve.errors import Conflict
+from genserve.jobs.store import JobRecord
+from genserve.service import Service, Submission, Upload
+from genserve.tasks.base import JobStatus
+
+
+def _sub(sample: Path, tmp: Path, backend: str = "noop", **params: object) -> Submission:
+    copy = tmp / f"up-{time.perf_counter_ns()}.jpg"
+    shutil.copy(sample, copy)
+    return Submission(
+        task="image-to-video", backend=backend, params=dict(params), files={"image": [Upload(copy, "in.jpg")]}
+    )
+
+
+@pytest.fixture
+def service(settings: Settings) -> Iterator[Service]:
+    svc = Service(settings.model_copy(update={"lease_s": 1.0})).start()
+    yield svc
+    svc.stop()
+
+
+def test_priority_runs_first_fifo_otherwise(service: Service, sample_image: Path, tmp_path: Path) -> None:
+    blocker = service.submit(_sub(sample_image, tmp_path, "slow", steps=5, prompt="block"))
+    deadline = time.monotonic() + 10
+    while service.get(blocker.id).status == JobStatus.queued and time.monotonic() < deadline:
+        time.sleep(0.01)
+    low = service.submit(_sub(sample_image, tmp_path, "slow", steps=1, prompt="low"))
+    sub = _sub(sample_image, tmp_path, "slow", steps=1, prompt="high")
+    sub.priority = 10
+    high = service.submit(sub)
+    view = service.view(service.get(low.id))
+    assert view["status"] == "queued" and view["queue_position"] == 1  # behind the high one
+    for job in (blocker, low, high):
+        assert service.wait(job.id, 20).status == JobStatus.succeeded
+    assert svc_backends.runs(service.settings.data_dir) == ["block", "high", "low"]
+
+
+def test_cancel_queued_and_running(service: Service, sample_image: Path, tmp_path: Path) -> None:
+    running = service.submit(_sub(sample_image, tmp_path, "slow", steps=50, prompt="long"))
+    queued = service.submit(_sub(sample_image, tmp_path, "slow", steps=1, prompt="never"))
+    deadline = time.monotonic() + 10
+    while service.get(running.id).status != JobStatus.running and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert service.cancel(queued.id).status == JobStatus.canceled  # at once
+    t0 = time.monotonic()
+    service.cancel(running.id)
+    done = service.wait(running.id, 10)
+    assert done.status == JobStatus.canceled and done.error == "canceled"
+    assert time.monotonic() - t0 < 1.0  # at the next 0.1 s step, not after 5 s
+    assert svc_backends.runs(service.settings.data_dir) == ["long"]
+    finished = service.submit(_sub(sample_image, tmp_path))
+    assert service.wait(finished.id, 10).status == JobStatus.succeeded
+    with pytest.raises(Conflict):
+        service.cancel(finished.id)
+
+
+def _orphan(service: Service, sample: Path, tmp: Path, worker: str, prompt: str) -> JobRecord:
+    """A job left 'running' by a worker that died."""
+    service.executor.stop()  # type: ignore[union-attr]
+    job = service.submit(_sub(sample, tmp, "noop", prompt=prompt))
+    assert service.store.claim(job.id, worker, lease_s=3600) is not None
+    return job
+
+
+@pytest.mark.parametrize("requeue", [True, False])
+def test_restart_requeues_or_fails_interrupted_jobs(
+    settings: Settings, sample_image: Path, tmp_path: Path, requeue: bool
+) -> None:
+    first = Service(settings).start()
+    # a dead process on this host held it (pid 2**22 + 1 is above Linux's pid_max)
+    import socket
+
+    job = _orphan(first, sample_image, tmp_path, f"{socket.gethostname()}:{2**22 + 1}:dead", "count:orphan")
+    queued = first.submit(_sub(sample_image, tmp_path, "noop", prompt="count:queued"))
+    first.stop()
+    second = Service(settings.model_copy(update={"requeue_interrupted": requeue})).start()
+    try:
+        done = second.wait(job.id, 10)
+        assert second.wait(queued.id, 10).status == JobStatus.succeeded  # queued work resumes
+        history = [h["event"] for h in second.view(done, history=True)["history"]]
+        if requeue:
+            assert done.status == JobStatus.succeeded and done.attempt == 2
+            assert history == ["queued", "started", "requeued", "queued", "started", "completed"]
+        else:
+            assert done.status == JobStatus.failed and done.error == "interrupted"
+            assert history == ["queued", "started", "completed"]
+        expected = ["count:queued", "count:orphan"] if requeue else ["count:queued"]
+        assert sorted(svc_backends.runs(settings.data_dir)) == sorted(expected)
+    finally:
+        second.stop()
+
+
+def test_expired_lease_of_another_host_is_recovered(
+    settings: Settings, sample_image: Path, tmp_path: Path
+) -> None:
+    svc = Service(settings.model_copy(update={"lease_s": 0.3})).start()
+    try:
+        job = _orphan(svc, sample_image, tmp_path, "otherhost:1:x", "count:lease")
+        svc.store.heartbeat(job.id, 1, 0.3)  # its lease ends in 0.3 s and nobody renews it
+        svc.executor = None
+        fresh = Service(svc.settings, store=svc.store, artifacts=svc.artifacts).start()
+        try:
+            assert fresh.wait(job.id, 10).status == JobStatus.succeeded
+        finally:
+            fresh.executor.stop()  # type: ignore[union-attr]
+    finally:
+        svc.store.close()
+    assert svc_backends.runs(settings.data_dir) == ["count:lease"]
+
+
+def test_two_executors_on_one_store_never_run_a_job_twice(
+    settings: Settings, sample_image: Path, tmp_path: Path
+) -> None:
+    a = Service(settings).start()
+    b = Service(settings).start()
+    try:
+        jobs = [
+            (a if i % 2 else b).submit(_sub(sample_image, tmp_path, "noop", prompt=f"count:{i}"))
+            for i in range(40)
+        ]
+        for job in jobs:
+            assert a.wait(job.id, 20).status == JobStatus.succeeded
+        ran = svc_backends.runs(settings.data_dir)
+        assert sorted(ran) == sorted(f"count:{i}" for i in range(40))  # each once
+        workers = {a.get(j.id).worker for j in jobs}
+        assert len(workers) == 2  # both took work
+    finally:
+        a.stop()
+        b.stop()

@@ -1,0 +1,193 @@
+"""The job store on SQLite (WAL) and on PostgreSQL (a schema of its own per run, dropped after)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from genserve.config import Settings
+from genserve.errors import Conflict, InvalidInput
+from genserve.jobs.store import JobRecord, JobStore, database_url
+from genserve.tasks.base import JobStatus
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _pg_available() -> bool:
+    try:
+        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 2})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
+    if request.param == "sqlite":
+        s = JobStore.from_settings(Settings(data_dir=tmp_path / "data", output_dir=tmp_path / "out")).open()
+        yield s
+        s.close()
+        return
+    if not _pg_available():
+        pytest.skip("PostgreSQL on 127.0.0.1:5432 is not reachable")
+    schema = f"gs_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    s = JobStore(f"{PG_URL}?options=-csearch_path%3D{schema}").open()
+    try:
+        yield s
+    finally:
+        s.close()
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _job(job_id: str | None = None, **kw: object) -> JobRecord:
+    fields: dict[str, object] = {
+        "id": job_id or uuid.uuid4().hex,
+        "task": "image-to-video",
+        "backend": "camera",
+        "status": JobStatus.queued,
+        "request": {"params": {"num_frames": 2}, "inputs": {"image": ["image_0.jpg"]}},
+        "created_at": time.time(),
+    }
+    fields.update(kw)
+    return JobRecord(**fields)  # type: ignore[arg-type]
+
+
+def test_sqlite_is_in_wal_mode_under_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "state", output_dir=tmp_path / "out")
+    assert database_url(settings).endswith("state/jobs.db")
+    s = JobStore.from_settings(settings).open()
+    with s.engine.connect() as conn:
+        assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+    s.open()  # migrating again is a no-op
+    s.close()
+    assert (tmp_path / "state" / "jobs.db").is_file()
+
+
+def test_create_get_and_duplicate_id(store: JobStore) -> None:
+    job = _job("build-1", git_commit="abc123", priority=3)
+    event = store.create(job)
+    assert event.type == "queued" and event.id > 0
+    got = store.get("build-1")
+    assert got is not None and got.status == JobStatus.queued and got.priority == 3
+    assert got.request["params"] == {"num_frames": 2}
+    with pytest.raises(Conflict) as info:
+        store.create(_job("build-1"))
+    assert info.value.argument == "job_id"
+    assert store.get("missing") is None
+
+
+def test_claim_once_and_finish_fenced_by_attempt(store: JobStore) -> None:
+    store.create(_job("j1"))
+    first = store.claim("j1", "w1", lease_s=30)
+    assert first is not None and first[0].attempt == 1 and first[1].type == "started"
+    assert store.claim("j1", "w2", lease_s=30) is None  # only one worker gets it
+    # a stale attempt cannot finish it; the holder can, exactly once
+    assert store.finish("j1", 0, JobStatus.succeeded, {"status": "succeeded"}, "camera") is None
+    done = store.finish("j1", 1, JobStatus.succeeded, {"status": "succeeded"}, "camera", {"task": "x"})
+    assert done is not None and done.data["task"] == "x"
+    assert store.finish("j1", 1, JobStatus.failed, {"status": "failed"}, "camera") is None
+    got = store.get("j1")
+    assert got is not None and got.status == JobStatus.succeeded and got.finished_at is not None
+    assert [e.type for e in store.events("j1")] == ["queued", "started", "completed"]
+
+
+def test_priority_then_fifo_and_queue_position(store: JobStore) -> None:
+    t = time.time()
+    for i, prio in enumerate([0, 5, 0, 5]):
+        store.create(_job(f"q{i}", priority=prio, created_at=t + i))
+    assert store.next_queued() == ["q1", "q3", "q0", "q2"]
+    q2 = store.get("q2")
+    assert q2 is not None and store.queue_position(q2) == 3
+    q1 = store.get("q1")
+    assert q1 is not None and store.queue_position(q1) == 0
+    assert store.counts() == {"queued": 4}
+
+
+def test_cancel_queued_at_once_running_by_request(store: JobStore) -> None:
+    store.create(_job("a"))
+    store.create(_job("b"))
+    outcome, event = store.cancel("a")
+    assert outcome == "canceled" and event is not None and event.data["status"] == "canceled"
+    assert store.claim("a", "w", 30) is None  # a canceled job is never started
+    claimed = store.claim("b", "w", 30)
+    assert claimed is not None
+    assert store.cancel("b") == ("requested", None)
+    assert store.heartbeat("b", claimed[0].attempt, 30) is True  # the worker learns of it
+    assert store.cancel("a") == ("canceled", None)  # canceling again changes nothing
+    assert store.cancel("nope")[0] == "missing"
+
+
+def test_recover_requeues_or_fails(store: JobStore) -> None:
+    for job_id in ("r1", "r2"):
+        store.create(_job(job_id))
+        assert store.claim(job_id, "deadhost:1:x", 30) is not None
+    events = store.recover(["r1"], requeue=True)
+    assert [e.type for e in events] == ["requeued"]
+    r1 = store.get("r1")
+    assert r1 is not None and r1.status == JobStatus.queued and r1.attempt == 1
+    again = store.claim("r1", "w2", 30)
+    assert again is not None and again[0].attempt == 2
+    events = store.recover(["r2"], requeue=False)
+    r2 = store.get("r2")
+    assert r2 is not None and r2.status == JobStatus.failed and r2.error == "interrupted"
+    assert events[0].type == "completed"
+    assert store.recover(["r2"], requeue=True) == []  # only running jobs are recovered
+
+
+def test_search_filters_and_cursor_pages(store: JobStore) -> None:
+    t = time.time()
+    for i in range(7):
+        store.create(
+            _job(f"s{i}", created_at=t + i, git_commit="deadbeef" if i % 2 else "cafe", task="image-to-video")
+        )
+    store.cancel("s0")
+    seen: list[str] = []
+    cursor = None
+    for _ in range(10):
+        page, cursor = store.search(limit=3, cursor=cursor)
+        seen += [j.id for j in page]
+        if cursor is None:
+            break
+    assert seen == [f"s{i}" for i in reversed(range(7))]  # newest first, each once
+    odd, _ = store.search(git_commit="dead")
+    assert sorted(j.id for j in odd) == ["s1", "s3", "s5"]
+    canceled, _ = store.search(status="canceled")
+    assert [j.id for j in canceled] == ["s0"]
+    both, _ = store.search(status="queued,canceled", limit=50)
+    assert len(both) == 7
+    with pytest.raises(InvalidInput) as info:
+        store.search(status="done")
+    assert info.value.argument == "status"
+    with pytest.raises(InvalidInput) as info:
+        store.search(cursor="not-a-cursor")
+    assert info.value.argument == "cursor"
+
+
+def test_events_replay_after_an_id_and_delete(store: JobStore) -> None:
+    store.create(_job("e1"))
+    claimed = store.claim("e1", "w", 30)
+    assert claimed is not None
+    for step in (1, 2, 3):
+        store.progress("e1", 1, step, 3, {"step": step, "total": 3})
+    all_events = store.events("e1")
+    assert [e.type for e in all_events] == ["queued", "started", "progress", "progress", "progress"]
+    later = store.events("e1", after=all_events[2].id)
+    assert [e.data["step"] for e in later] == [2, 3]
+    assert store.progress("e1", 7, 4, 3, {}) is None  # not the holder's attempt
+    got = store.get("e1")
+    assert got is not None and (got.progress_step, got.progress_total) == (3, 3)
+    assert store.delete("e1") and store.get("e1") is None and store.events("e1") == []
