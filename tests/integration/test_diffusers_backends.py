@@ -315,3 +315,19 @@ def test_api_runs_i2vgen_xl_with_a_model_dir(
     path.write_bytes(video.content)
     info = probe_video(path)
     assert (info.num_frames, info.fps, info.width, info.height) == (3, 5.0, 32, 32)
+
+
+def test_gpu_benchmark_builds_the_real_size_architectures_on_meta() -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "gpu_i2v.py"
+    spec = importlib.util.spec_from_file_location("gpu_i2v", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = {row["model"]: row["params_b"] for row in bench.check(list(bench.MODELS))}
+    # published sizes: I2VGen-XL UNet ~1.4B, SVD UNet ~1.5B, LTX-Video transformer ~2B
+    assert 1.3 < rows["i2vgen-xl"]["unet"] < 1.5
+    assert 1.4 < rows["svd"]["unet"] < 1.6
+    assert 1.8 < rows["ltx-video"]["transformer"] < 2.1
+    assert rows["i2vgen-xl"]["image_encoder"] > 0.6  # OpenCLIP ViT-H/14
