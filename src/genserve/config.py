@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     # models
     model_cache_dir: Path | None = Field(None, description="Hub cache directory (default: the hub's own)")
     offline: bool = Field(False, description="Never reach a model hub; use local dirs and the cache only")
+    # the sonic talking-head backend runs upstream Sonic from its own checkout and Python environment
+    sonic_dir: Path | None = Field(None, description="A checkout of github.com/jixiaozhong/Sonic")
+    sonic_checkpoints: Path | None = Field(None, description="Sonic's weights (default: <sonic_dir>/checkpoints)")
+    sonic_python: Path | None = Field(
+        None, description="Python of Sonic's own environment (default: <sonic_dir>/.venv/bin/python)"
+    )
     i2v_max_short_side: int | None = Field(
         None,
         ge=8,

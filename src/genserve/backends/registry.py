@@ -24,6 +24,7 @@ ENTRY_POINT_GROUP = "genserve.backends"
 BUILTIN: dict[str, str] = {
     "camera": "genserve.backends.camera:CameraBackend",
     "portrait": "genserve.backends.portrait:PortraitBackend",
+    "sonic": "genserve.backends.sonic:SonicBackend",
     "rapidocr": "genserve.backends.ocr:RapidOCRBackend",
     "i2vgen-xl": "genserve.backends.i2vgen_xl:I2VGenXLBackend",
     "svd": "genserve.backends.svd:StableVideoDiffusionBackend",
