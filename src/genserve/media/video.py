@@ -94,19 +94,36 @@ def encode_video(
     return EncodeStats(frames=count, seconds=spent)
 
 
-# NOTE: identical frames must give identical videos (seeds, gate baselines). Measured here: with
+# NOTE: identical frames should give identical videos (seeds, gate baselines). Measured here: with
 # swscale's RGB->YUV conversion (state left by an earlier decode) and with x264's frame threads, the
-# same frames gave different videos. So the conversion is OpenCV's (BT.601, limited range, which
-# players assume for unlabelled H.264), and x264 uses a fixed number of sliced threads with a
-# single lookahead thread (its threaded lookahead was the remaining source of differences): the
-# same bytes every time, on any machine. Decoding converts bit-exactly.
+# same frames gave visibly different videos. So the conversion is OpenCV's (BT.601, limited range,
+# which players assume for unlabelled H.264), row padding repeats the edge, and x264 uses two sliced
+# threads with one lookahead thread. Bytes are identical for most sizes; for some widths x264 still
+# varies a few grey levels between runs, so tests compare decoded frames with a small tolerance.
 _X264_THREADS = {"threads": "2", "x264-params": "sliced-threads=1:lookahead-threads=1"}
 _SWS: dict[str, Any] = {"interpolation": "BILINEAR", "threads": 1}
 
 
 def to_yuv420p(frame: np.ndarray) -> av.VideoFrame:
-    yuv = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2YUV_I420)
-    return av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+    """An RGB frame as a yuv420p VideoFrame whose row padding repeats the edge pixel.
+
+    The encoder reads the padding of rows whose width is not a multiple of 16; left uninitialised,
+    it made the same frames encode differently from run to run.
+    """
+    h, w = frame.shape[:2]
+    flat = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2YUV_I420).reshape(-1)
+    quarter = (h // 2) * (w // 2)
+    planes = (
+        flat[: h * w].reshape(h, w),
+        flat[h * w : h * w + quarter].reshape(h // 2, w // 2),
+        flat[h * w + quarter :].reshape(h // 2, w // 2),
+    )
+    out = av.VideoFrame(w, h, "yuv420p")
+    for plane, data in zip(out.planes, planes, strict=True):
+        pad = plane.line_size - data.shape[1]
+        padded = np.pad(data, ((0, 0), (0, pad)), mode="edge") if pad else data
+        plane.update(np.ascontiguousarray(padded))
+    return out
 
 
 def to_rgb24(frame: av.VideoFrame) -> np.ndarray:
