@@ -30,11 +30,16 @@ from genserve.backends.labels import ImageLabeler, labeler_status
 from genserve.errors import missing_extra
 from genserve.tasks.recognize import RecognizeInputs, RecognizeParams
 
-# NOTE: rapidocr's own default upper bound on the side it detects on (Global.max_side_len); above
-# it the image is downscaled here with INTER_AREA instead of rapidocr's bilinear resize.
+# NOTE: detection size. rapidocr's defaults (short side brought up to 736, long side capped at 2000)
+# blow a 900x120 banner up 6x, which splits its lines into overlapping pieces and costs seconds.
+# Here: the long side at most 2000 (rapidocr's own cap; area-averaged downscale so thin strokes
+# survive), the short side brought towards 736 by at most 2x; the detector then runs at that size.
 DETECT_MAX_SIDE = 2000
+DETECT_MIN_SIDE = 736
+MAX_UPSCALE = 2.0
 VERTICAL_SHARE = 0.6  # share of the text area in up/down lines that marks a page turned by 90 degrees
 FLIPPED_SHARE = 0.6  # share of lines read upside down that marks a page turned by 180 degrees
+KEEP_TURNED = 0.9  # the upright re-reading is kept unless it reads less than 90 % of the first
 
 
 @dataclass
@@ -81,7 +86,12 @@ class RapidOCRBackend(Backend):
         except ImportError:
             raise missing_extra("rapidocr", self.extra or "ocr") from None
         self.engine = RapidOCR(
-            params={"Global.log_level": "error", "Global.max_side_len": DETECT_MAX_SIDE + 1}
+            params={
+                "Global.log_level": "error",
+                "Global.max_side_len": DETECT_MAX_SIDE + 32,
+                "Det.limit_type": "max",
+                "Det.limit_side_len": DETECT_MAX_SIDE + 32,
+            }
         )
         self.labels_warning = labeler_status()
         if self.labels_warning is None:
@@ -205,18 +215,18 @@ class RapidOCRBackend(Backend):
         if angle == 0:
             return first, 0
         turned = self.read(np.ascontiguousarray(np.rot90(rgb, k=angle // 90)))
-        if turned.quality >= first.quality:
+        # the evidence for the turn is strong already: keep the upright reading unless it reads clearly less
+        if turned.quality >= KEEP_TURNED * first.quality:
             return turned, angle
         return first, 0
 
     def read(self, rgb: np.ndarray) -> Reading:
         """One rapidocr pass over an RGB array (downscaled for detection when very large)."""
         h, w = rgb.shape[:2]
-        scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
-        if scale < 1.0:
-            rgb = cv2.resize(
-                rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
-            )
+        scale = detect_scale(w, h)
+        if scale != 1.0:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
         engine = self.engine
         with self._lock:  # rapidocr keeps per-call settings on the engine object
@@ -240,6 +250,15 @@ class RapidOCRBackend(Backend):
             if str(text).strip()
         ]
         return Reading(pieces, flipped)
+
+
+def detect_scale(width: int, height: int) -> float:
+    """The factor the image is resized by before detection (see DETECT_MAX_SIDE)."""
+    if max(width, height) > DETECT_MAX_SIDE:
+        return DETECT_MAX_SIDE / max(width, height)
+    if min(width, height) < DETECT_MIN_SIDE:
+        return min(MAX_UPSCALE, DETECT_MIN_SIDE / min(width, height), DETECT_MAX_SIDE / max(width, height))
+    return 1.0
 
 
 def _corners(bbox: list[float]) -> list[list[float]]:
