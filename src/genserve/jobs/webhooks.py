@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +26,7 @@ log = logging.getLogger("genserve.webhooks")
 EVENT_TYPES = ("queued", "started", "progress", "log", "completed", "requeued")
 DEFAULT_EVENTS = "completed"
 RETRY_DELAYS_S = (0.5, 2.0, 8.0)  # NOTE: three retries after the first try, backing off 4x
+LANES = 4
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -75,7 +77,8 @@ class WebhookSender:
     def __init__(self, settings: Settings, store: JobStore) -> None:
         self.settings = settings
         self.store = store
-        self.pool: ThreadPoolExecutor | None = None
+        # one thread per lane, a job always in the same lane: its webhooks arrive in order
+        self.lanes: list[ThreadPoolExecutor] = []
         self.delays = RETRY_DELAYS_S
 
     def on_event(self, event: Event) -> None:
@@ -95,9 +98,12 @@ class WebhookSender:
         }
         if event.type == "completed":
             body["result"] = record.result
-        if self.pool is None:
-            self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="genserve-webhook")
-        self.pool.submit(self.deliver, record.webhook_url, event.type, body)
+        if not self.lanes:
+            self.lanes = [
+                ThreadPoolExecutor(1, thread_name_prefix=f"genserve-webhook-{i}") for i in range(LANES)
+            ]
+        lane = self.lanes[zlib.crc32(event.job_id.encode()) % LANES]
+        lane.submit(self.deliver, record.webhook_url, event.type, body)
 
     def deliver(self, url: str, event_type: str, body: dict[str, Any]) -> bool:
         import httpx
@@ -121,6 +127,6 @@ class WebhookSender:
         return False
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = None
+        for lane in self.lanes:
+            lane.shutdown(wait=False, cancel_futures=True)
+        self.lanes = []
