@@ -116,6 +116,7 @@ def register(app: typer.Typer) -> None:
                     fix="add --baseline qa/baselines/x.json",
                 )
             spec = load_suite(suite)
+            report_dir = report_dir.resolve()
             base = None
             if baseline is not None and (baseline.exists() or not update_baseline):
                 base = load_baseline(baseline)

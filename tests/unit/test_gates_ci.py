@@ -1,0 +1,166 @@
+"""`genserve ci init`: every template parses and has the structure a pipeline needs; prompts render
+from git metadata with their version; suites reject what they cannot run."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from genserve.cli import app
+from genserve.errors import InvalidInput, NotFound
+from genserve.gates.ci import SYSTEMS, render_pipeline
+from genserve.gates.prompts import render_prompt
+from genserve.gates.suite import load_suite
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITE = "qa/suites/weightfree.yaml"
+BASELINE = "qa/baselines/weightfree.json"
+
+
+def _render(system: str) -> str:
+    text = render_pipeline(system, suite=SUITE, baseline=BASELINE)
+    assert "@SUITE@" not in text and "@BASELINE@" not in text
+    return text
+
+
+def _gate_command(text: str) -> str:
+    line = next(ln for ln in text.splitlines() if "genserve gate run" in ln)
+    assert SUITE in line and "--server" in line
+    return line
+
+
+def test_github_workflow() -> None:
+    wf = yaml.safe_load(_render("github"))
+    job = wf["jobs"]["gate"]
+    steps = {s.get("name", s.get("uses")): s for s in job["steps"]}
+    order = list(steps)
+    for name in ("Start the service", "Wait until the service is ready", "Run the quality gate", "Notify"):
+        assert name in steps, name
+    assert order.index("Start the service") < order.index("Run the quality gate")
+    gate = steps["Run the quality gate"]["run"]
+    assert "--baseline" in gate and BASELINE in gate and "$GITHUB_STEP_SUMMARY" in gate
+    upload = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact"))
+    assert upload["if"] == "always()" and "gate-report/" in upload["with"]["path"]
+    assert steps["Notify"]["if"] == "failure()"
+    assert steps["Stop the service"]["if"] == "always()"
+    assert "s3://" in steps["Archive outputs and reports to S3-compatible storage"]["run"]
+
+
+def test_gitlab_pipeline() -> None:
+    doc = yaml.safe_load(_render("gitlab"))
+    job = doc["quality-gate"]
+    assert job["stage"] in doc["stages"]
+    script = "\n".join(job["script"])
+    assert "genserve serve" in script and "/readyz" in script
+    _gate_command(script)
+    assert job["artifacts"]["when"] == "always"
+    assert job["artifacts"]["reports"]["junit"] == "gate-report/junit.xml"
+    assert any("notify" in line.lower() or "failed" in line for line in job["after_script"])
+
+
+def _groovy_blocks(text: str) -> dict[str, str]:
+    """Each `name {` / `stage('x') {` block's body, found by brace matching (strings skipped)."""
+    code = re.sub(r"'''.*?'''|'[^'\n]*'", lambda m: "S" * len(m.group(0)), text, flags=re.S)
+    code = re.sub(r"//[^\n]*", lambda m: " " * len(m.group(0)), code)
+    assert code.count("{") == code.count("}")
+    blocks: dict[str, str] = {}
+    for match in re.finditer(r"(\w+(?:\([^)]*\))?)\s*\{", code):
+        depth, i = 1, match.end()
+        while depth:
+            depth += {"{": 1, "}": -1}.get(code[i], 0)
+            i += 1
+        label = text[match.start(1) : match.end(1)]
+        blocks.setdefault(label, text[match.end() : i - 1])
+    return blocks
+
+
+def test_jenkinsfile_structure() -> None:
+    text = _render("jenkins")
+    blocks = _groovy_blocks(text)
+    for name in ("pipeline", "stages", "post", "always", "failure", "environment", "options"):
+        assert name in blocks, name
+    stages = re.findall(r"stage\('([^']+)'\)", blocks["stages"])
+    assert stages == ["Setup", "Start service", "Quality gate"]
+    assert "genserve gate run" in blocks["stage('Quality gate')"]
+    assert "junit" in blocks["always"] and "archiveArtifacts" in blocks["always"]
+    assert "gate-report/junit.xml" in blocks["always"]
+    _gate_command(text)
+
+
+def test_tekton_task_and_pipeline() -> None:
+    docs = list(yaml.safe_load_all(_render("tekton")))
+    task = next(d for d in docs if d["kind"] == "Task")
+    pipeline = next(d for d in docs if d["kind"] == "Pipeline")
+    assert task["apiVersion"] == pipeline["apiVersion"] == "tekton.dev/v1"
+    results = {r["name"] for r in task["spec"]["results"]}
+    assert {"gate_status", "failed_checks", "duration_error", "inference_time", "peak_gpu_memory"} <= results
+    steps = {s["name"]: s for s in task["spec"]["steps"]}
+    assert "--results-dir" in steps["gate"]["script"] and steps["gate"]["onError"] == "continue"
+    assert "pass" in steps["verdict"]["script"]
+    params = {p["name"]: p for p in task["spec"]["params"]}
+    assert params["suite"]["default"] == SUITE
+    assert pipeline["spec"]["tasks"][0]["taskRef"]["name"] == task["metadata"]["name"]
+    assert pipeline["spec"]["finally"][0]["name"] == "notify"
+
+
+def test_ci_init_writes_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    runner = CliRunner()
+    for system in SYSTEMS:
+        out = tmp_path / system / "pipeline"
+        result = runner.invoke(app, ["ci", "init", system, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert out.read_text() == _render(system)
+    again = runner.invoke(app, ["ci", "init", "github", "--out", str(tmp_path / "github" / "pipeline")])
+    assert again.exit_code != 0 and "--force" in str(again.exception or again.output)
+    with pytest.raises(InvalidInput, match="unknown CI system"):
+        render_pipeline("travis", suite=SUITE, baseline=BASELINE)
+
+
+def test_prompt_from_git_metadata(tmp_path: Path) -> None:
+    template = tmp_path / "p.j2"
+    template.write_text(
+        "{# version: 3 #}\nAd for {{ message | first_line }} on {{ branch }}{% if tag %} {{ tag }}{% endif %}"
+    )
+    prompt, record = render_prompt(
+        template, {"message": "New sneakers\n\nbody", "branch": "spring", "tag": "v2"}
+    )
+    assert prompt == "Ad for New sneakers on spring v2"
+    assert record["version"] == "3" and record["template"] == "p.j2" and len(record["sha256"]) == 64
+    # the real repository's own metadata fills in what is not overridden
+    prompt, record = render_prompt(ROOT / "qa" / "assets" / "prompts" / "i2v.j2")
+    assert record["variables"]["commit"] and record["version"] == "1"
+    bad = tmp_path / "bad.j2"
+    bad.write_text("{{ nope }}")
+    with pytest.raises(InvalidInput, match="use only these variables"):
+        render_prompt(bad)
+    result = CliRunner().invoke(
+        app, ["gate", "prompt", str(template), "--var", "message=Hi", "--var", "branch=b"]
+    )
+    assert result.exit_code == 0 and result.output.strip().startswith("Ad for Hi on b")
+
+
+def test_suite_validation_names_the_place_and_the_fix(tmp_path: Path) -> None:
+    suite = load_suite(ROOT / SUITE)
+    assert [c.name for c in suite.cases] == ["i2v-zoom", "talking", "ocr"]
+    (tmp_path / "img.png").write_bytes(b"x")
+
+    def bad(body: str) -> str:
+        path = tmp_path / "s.yaml"
+        path.write_text(body)
+        with pytest.raises((InvalidInput, NotFound)) as info:
+            load_suite(path)
+        return str(info.value)
+
+    head = "name: s\nassets: .\ncases:\n  - {name: a, task: recognize, assets: [{id: x, image: img.png}]}\n"
+    assert "unknown metric" in bad(head + "checks:\n  - {metric: lse_x, max: 1}\n")
+    assert "checks nothing" in bad(head + "checks:\n  - {metric: cer}\n")
+    assert "unknown case" in bad(head + "checks:\n  - {metric: cer, max: 1, cases: [b]}\n")
+    assert "unknown task" in bad(
+        "name: s\nassets: .\ncases:\n  - {name: a, task: paint, assets: [{id: x}]}\n"
+    )
+    assert "not valid YAML" in bad("name: [\n")
+    assert "mostly" in bad(head + "checks:\n  - {metric: cer, max: 1, mostly: 2}\n")
