@@ -4,6 +4,7 @@ in order: start `genserve serve`, wait for /readyz, run the weight-free suite th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -67,10 +68,8 @@ def test_github_workflow_steps_run_the_gate_through_a_real_server(tmp_path: Path
             assert done.returncode == 0, f"{name}: {done.stdout}\n{done.stderr}\n{log[-3000:]}"
     finally:
         if pid_file.exists():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid_file.read_text()), signal.SIGTERM)
-            except ProcessLookupError:
-                pass
     report = work / env["GATE_REPORT"]
     results = json.loads((report / "results.json").read_text())
     assert results["mode"] == "server" and results["server"].endswith(env["GENSERVE_PORT"])
