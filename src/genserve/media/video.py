@@ -122,7 +122,7 @@ def to_yuv420p(frame: np.ndarray) -> av.VideoFrame:
     for plane, data in zip(out.planes, planes, strict=True):
         pad = plane.line_size - data.shape[1]
         padded = np.pad(data, ((0, 0), (0, pad)), mode="edge") if pad else data
-        plane.update(np.ascontiguousarray(padded))
+        plane.update(np.ascontiguousarray(padded).tobytes())
     return out
 
 
