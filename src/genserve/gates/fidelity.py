@@ -63,17 +63,15 @@ def _batch(images: list[np.ndarray], size: int = 299) -> Any:
 def _sets(contexts: list[MeasureContext]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     from genserve.media.image import open_image
 
-    real: list[np.ndarray] = []
+    ref_paths: dict[str, None] = {}  # each reference once, in order, however many assets name it
     fake: list[np.ndarray] = []
     for ctx in contexts:
         if ctx.video is None:
             continue
         fake += list(sample_frames(ctx.frames()))
-        refs = ctx.expected.get("reference") or []
-        if refs:
-            real += [np.asarray(open_image(Path(p), argument="reference")) for p in refs]
-        elif "image" in ctx.inputs:
-            real.append(ctx.input_image())
+        refs = ctx.expected.get("reference") or ([ctx.inputs["image"]] if "image" in ctx.inputs else [])
+        ref_paths.update({str(p): None for p in refs})
+    real = [np.asarray(open_image(Path(p), argument="reference")) for p in ref_paths]
     if len(real) < 2 or len(fake) < 2:
         raise MetricSkipped(
             f"needs at least 2 reference and 2 generated images (got {len(real)}, {len(fake)})"
