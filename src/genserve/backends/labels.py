@@ -13,7 +13,7 @@ import importlib.util
 import threading
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
@@ -79,6 +79,14 @@ def top_k(probabilities: Any, k: int, names: list[str], chinese: dict[int, str])
         }
         for i in best
     ]
+
+
+class Labeler(Protocol):
+    """What a recognize backend asks of a classifier: top-k labels per image, and to let go."""
+
+    def classify(self, images: list[Image.Image], k: int) -> list[list[dict[str, Any]]]: ...
+
+    def unload(self) -> None: ...
 
 
 class ImageLabeler:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -26,7 +26,7 @@ from PIL import Image
 
 from genserve.backends import layout as page_layout
 from genserve.backends.base import Backend, Progress, RunOutput
-from genserve.backends.labels import ImageLabeler, labeler_status
+from genserve.backends.labels import ImageLabeler, Labeler, labeler_status
 from genserve.errors import missing_extra
 from genserve.tasks.recognize import RecognizeInputs, RecognizeParams
 
@@ -67,16 +67,17 @@ class RapidOCRBackend(Backend):
         "PP-OCR (rapidocr + onnxruntime, models inside the wheel): Chinese/English text, layout, labels."
     )
     version = "1.0"
-    requires = ("rapidocr", "onnxruntime")
+    requires: ClassVar[tuple[str, ...]] = ("rapidocr", "onnxruntime")
     extra = "ocr"
     weight_free = True  # the models ship inside the rapidocr wheel; nothing is downloaded
-    devices = ("cpu",)
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
     default_model = "PP-OCRv6-small"
+    labels_model = "efficientnet-lite0 (ImageNet-1k)"
 
     def __init__(self, settings: Any, model: str | None = None) -> None:
         super().__init__(settings, model)
         self.engine: Any = None
-        self.labeler: ImageLabeler | None = None
+        self.labeler: Labeler | None = None
         self.labels_warning: str | None = None
         self._lock = threading.Lock()
 
@@ -93,11 +94,16 @@ class RapidOCRBackend(Backend):
                 "Det.limit_side_len": DETECT_MAX_SIDE + 32,
             }
         )
+        self.load_labeler(device)
+        super().load(device)
+
+    def load_labeler(self, device: str) -> None:
+        """The classifier behind ``objects``: ImageNet labels when the labels extra is installed."""
         self.labels_warning = labeler_status()
         if self.labels_warning is None:
-            self.labeler = ImageLabeler()
-            self.labeler.load("cpu")
-        super().load(device)
+            labeler = ImageLabeler()
+            labeler.load("cpu")
+            self.labeler = labeler
 
     def unload(self) -> None:
         self.engine = None
@@ -111,7 +117,7 @@ class RapidOCRBackend(Backend):
             "model": self.model,
             "backend_version": self.version,
             "rapidocr": package_version("rapidocr"),
-            "labels_model": "efficientnet-lite0 (ImageNet-1k)" if self.labeler is not None else None,
+            "labels_model": self.labels_model if self.labeler is not None else None,
         }
 
     def run(self, inputs: RecognizeInputs, params: RecognizeParams, progress: Progress) -> RunOutput:

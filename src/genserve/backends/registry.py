@@ -26,6 +26,7 @@ BUILTIN: dict[str, str] = {
     "portrait": "genserve.backends.portrait:PortraitBackend",
     "sonic": "genserve.backends.sonic:SonicBackend",
     "rapidocr": "genserve.backends.ocr:RapidOCRBackend",
+    "modelscope-general": "genserve.backends.modelscope_general:ModelScopeGeneralBackend",
     "i2vgen-xl": "genserve.backends.i2vgen_xl:I2VGenXLBackend",
     "svd": "genserve.backends.svd:StableVideoDiffusionBackend",
     "ltx-video": "genserve.backends.ltx_video:LTXVideoBackend",
