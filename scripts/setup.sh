@@ -19,6 +19,8 @@ fi
 # 2. system packages: speech synthesis, CJK fonts and a browser for tests, ffmpeg tools
 APT_PKGS=(espeak-ng fonts-wqy-microhei)
 [ "$DEV" = 1 ] && APT_PKGS+=(chromium sox)
+# curl and jq: the document-003 smoke test (curl -F image=@page.png .../api/v1/recognize | jq -e .text_blocks)
+[ "$DEV" = 1 ] && APT_PKGS+=(curl jq)
 missing=()
 for pkg in "${APT_PKGS[@]}"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
 if [ "${#missing[@]}" -gt 0 ]; then
