@@ -44,6 +44,7 @@ class Upload:
 
     path: Path
     filename: str
+    stored: bool = False  # moved into the artifact store
 
 
 @dataclass
@@ -145,7 +146,8 @@ class Service:
         finally:
             for uploads in sub.files.values():  # whatever was not moved into the artifact store
                 for upload in uploads:
-                    upload.path.unlink(missing_ok=True)
+                    if not upload.stored:
+                        upload.path.unlink(missing_ok=True)
 
     def _submit_inner(self, sub: Submission, job_id: str | None, idempotent: bool) -> tuple[JobRecord, bool]:
         # 1. the id, and for PUT the job that may exist already
@@ -172,6 +174,7 @@ class Service:
         for name, uploads in sub.files.items():
             for i, upload in enumerate(uploads):
                 ref = self.artifacts.put_input(job_id, name, i, upload.path, Path(upload.filename).suffix)
+                upload.stored = True
                 refs.setdefault(name, []).append(ref)
                 names.setdefault(name, []).append(Path(upload.filename).name)
         request = JobRequest(
@@ -222,6 +225,7 @@ class Service:
             raise
         self.bus.publish(event)
         if self.executor is not None:
+            self.executor.remember(job_id, prepared)
             self.executor.notify(job_id)
         log.info(
             "job queued",

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ import psutil
 from genserve.config import Settings
 from genserve.jobs.artifacts import ArtifactStore
 from genserve.jobs.events import EventBus
-from genserve.jobs.request import JobRequest
+from genserve.jobs.request import JobRequest, PreparedJob
 from genserve.jobs.runner import BackendCache, run_job
 from genserve.jobs.store import JobRecord, JobStore
 from genserve.tasks.base import JobStatus
@@ -35,6 +36,7 @@ from genserve.tasks.base import JobStatus
 log = logging.getLogger("genserve.executor")
 
 PROGRESS_INTERVAL_S = 0.25  # NOTE: progress events are written at most 4 times a second per job
+PREPARED_KEPT = 8
 _LIVE: set[str] = set()  # executors started in this process and not stopped
 
 
@@ -58,6 +60,9 @@ class Executor(ABC):
     @abstractmethod
     def describe(self) -> dict[str, Any]:
         """State for /readyz and metrics: alive, workers, busy, loaded backends."""
+
+    def remember(self, job_id: str, prepared: PreparedJob) -> None:  # noqa: B027 - optional hook
+        """The job as validated at submit; an in-process executor may reuse it (no second decode)."""
 
 
 def worker_name() -> str:
@@ -91,6 +96,7 @@ def execute_job(
     cache: BackendCache,
     is_canceled: Any,
     device: str | None = None,
+    prepared: PreparedJob | None = None,
 ) -> JobStatus | None:
     """Run a claimed job through ``run_job`` and record its result (fenced by the attempt number)."""
     req = record.request
@@ -129,7 +135,12 @@ def execute_job(
 
     # 3. run, then record at most once
     result = run_job(
-        request, settings=settings, cache=cache, on_progress=on_progress, is_canceled=is_canceled
+        request,
+        settings=settings,
+        cache=cache,
+        on_progress=on_progress,
+        is_canceled=is_canceled,
+        prepared=prepared,
     )
     result.timings.queue = round((record.started_at or time.time()) - record.created_at, 4)
     payload = result.model_dump(mode="json")
@@ -183,6 +194,9 @@ class LocalExecutor(Executor):
         self._running: dict[str, JobRecord] = {}
         self._canceled: set[str] = set()
         self._lock = threading.Lock()
+        # NOTE: a few jobs as validated at submit (decoded media), so a job that starts soon is not
+        # decoded twice; bounded, since a long queue would otherwise hold every decoded image
+        self._prepared: OrderedDict[str, PreparedJob] = OrderedDict()
         self.devices = self._devices()
 
     def _devices(self) -> list[str | None]:
@@ -232,6 +246,12 @@ class LocalExecutor(Executor):
         with self._wake:
             self._pending += 1
             self._wake.notify()
+
+    def remember(self, job_id: str, prepared: PreparedJob) -> None:
+        with self._lock:
+            self._prepared[job_id] = prepared
+            while len(self._prepared) > PREPARED_KEPT:
+                self._prepared.popitem(last=False)
 
     def cancel(self, job_id: str) -> None:
         with self._lock:
@@ -288,6 +308,8 @@ class LocalExecutor(Executor):
                 continue
             record, event = claimed
             self.bus.publish(event)
+            with self._lock:
+                prepared = self._prepared.pop(record.id, None)
             try:
                 execute_job(
                     record,
@@ -298,6 +320,7 @@ class LocalExecutor(Executor):
                     cache=self.cache,
                     is_canceled=lambda jid=record.id: jid in self._canceled,
                     device=device,
+                    prepared=prepared if record.attempt == 1 else None,
                 )
             except Exception:  # the store or the artifact store failed: the lease lapses, it is recovered
                 log.exception("job %s: could not be executed", record.id)

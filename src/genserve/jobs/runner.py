@@ -85,6 +85,7 @@ def run_job(
     cache: BackendCache | None = None,
     on_progress: ProgressCallback | None = None,
     is_canceled: Callable[[], bool] | None = None,
+    prepared: PreparedJob | None = None,
 ) -> JobResult:
     """Validate, run and record one job. Never raises for a job's failure: the result says it."""
     settings = settings or get_settings()
@@ -94,7 +95,8 @@ def run_job(
     result = JobResult(job_id=job_id, status=JobStatus.running, task=request.task, backend=request.backend)
     folder = OutputFolder(Path(settings.output_dir), job_id)
     try:
-        prepared = prepare(request, settings)
+        # a server that validated the request at submit hands its PreparedJob over (no second decode)
+        prepared = prepared or prepare(request, settings)
         result = _execute(prepared, request, result, folder, settings, cache, on_progress, is_canceled)
     except GenserveError as exc:
         folder.discard()

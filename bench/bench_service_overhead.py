@@ -1,0 +1,256 @@
+"""Service overhead: submit -> succeeded, minus the backend's own run time, for genserve beside
+LitServe and Gradio wrapping the same no-op backend, measured in the same run.
+
+    .venv/bin/python bench/bench_service_overhead.py [--n 200]
+
+Each server runs in its own process on loopback; this process is the client and sends one request
+at a time (a small JPEG upload). genserve's request is `POST /v1/jobs` with `Prefer: wait=30`, which
+answers when the job has succeeded — it goes through the whole path (validation, the job store,
+the executor, run_job, the output folder, events). The peers call the function directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "src" / "genserve" / "data" / "sample.jpg"
+
+
+def noop(image_bytes: bytes) -> dict[str, Any]:
+    """The shared no-op backend: decode the image, do nothing, say how long that took."""
+    from PIL import Image
+
+    t0 = time.perf_counter()
+    with Image.open(io.BytesIO(image_bytes)) as img:
+        size = img.size
+    return {"size": list(size), "run_s": time.perf_counter() - t0}
+
+
+# --- genserve: the same no-op as a registered backend (imported by the server via GENSERVE_PLUGINS) ---
+def _register_genserve_backend() -> None:
+    from genserve.backends.base import Backend, Progress, RunOutput
+    from genserve.backends.registry import register
+
+    class BenchNoop(Backend):
+        name = "bench-noop"
+        task = "image-to-video"
+        description = "no-op (benchmarks)"
+        thread_safe = True
+
+        def run(self, inputs: Any, params: Any, progress: Progress) -> RunOutput:
+            progress(1, 1)
+            return RunOutput(data={})
+
+    register(BenchNoop)
+
+
+if __name__ != "__main__":
+    _register_genserve_backend()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+if __name__ in ("__main__", "__mp_main__"):  # the peer, defined only where it runs (LitServe pickles it)
+    import litserve as ls
+
+    class NoopAPI(ls.LitAPI):
+        def setup(self, device: str) -> None:
+            pass
+
+        def decode_request(self, request):  # type: ignore[no-untyped-def]  # LitServe reads the annotation
+            return base64.b64decode(request["image"])
+
+        def predict(self, x: bytes) -> dict[str, Any]:
+            return noop(x)
+
+        def encode_response(self, output: dict[str, Any]) -> dict[str, Any]:
+            return output
+
+
+def serve_litserve(port: int) -> None:
+    ls.LitServer(NoopAPI(), accelerator="cpu", workers_per_device=1).run(
+        port=port, generate_client_file=False
+    )
+
+
+def serve_gradio(port: int) -> None:
+    import gradio as gr
+
+    def predict(path: str) -> dict[str, Any]:  # Gradio names the endpoint after the function
+        return noop(Path(path).read_bytes())
+
+    gr.Interface(fn=predict, inputs=gr.File(type="filepath"), outputs=gr.JSON()).launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=False, quiet=True
+    )
+
+
+def _wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up in {timeout} s")
+
+
+def _start(args: list[str], health: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_up(health, proc)
+    except Exception:
+        proc.kill()
+        raise
+    return proc
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    ms = sorted(v * 1000 for v in values)
+    return {
+        "p50_ms": round(statistics.median(ms), 2),
+        "p95_ms": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 2),
+        "n": len(ms),
+    }
+
+
+def bench_genserve(n: int, warmup: int, env: dict[str, str], tmp: Path) -> dict[str, float]:
+    port = _free_port()
+    genv = {
+        **env,
+        "GENSERVE_DATA_DIR": str(tmp / "data"),
+        "GENSERVE_OUTPUT_DIR": str(tmp / "outputs"),
+        "GENSERVE_PLUGINS": "bench_service_overhead",
+        "PYTHONPATH": str(ROOT / "bench"),
+        "GENSERVE_LOG_LEVEL": "WARNING",
+    }
+    cmd = [str(ROOT / ".venv/bin/genserve"), "serve", "--mode", "api", "--port", str(port)]
+    proc = _start(cmd, f"http://127.0.0.1:{port}/readyz", genv)
+    image = SAMPLE.read_bytes()
+    overheads = []
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
+            for i in range(warmup + n):
+                t0 = time.perf_counter()
+                r = c.post(
+                    "/v1/jobs",
+                    data={"task": "image-to-video", "backend": "bench-noop"},
+                    files={"image": ("sample.jpg", image, "image/jpeg")},
+                    headers={"Prefer": "wait=30"},
+                )
+                wall = time.perf_counter() - t0
+                job = r.json()
+                assert job["status"] == "succeeded", job
+                if i >= warmup:
+                    overheads.append(wall - job["result"]["timings"]["run"])
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    return _stats(overheads)
+
+
+def bench_litserve(n: int, warmup: int, env: dict[str, str]) -> dict[str, float]:
+    port = _free_port()
+    proc = _start(
+        [sys.executable, __file__, "--serve", "litserve", "--port", str(port)],
+        f"http://127.0.0.1:{port}/health",
+        env,
+    )
+    payload = {"image": base64.b64encode(SAMPLE.read_bytes()).decode()}
+    overheads = []
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
+            for i in range(warmup + n):
+                t0 = time.perf_counter()
+                r = c.post("/predict", json=payload)
+                wall = time.perf_counter() - t0
+                if i >= warmup:
+                    overheads.append(wall - r.json()["run_s"])
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    return _stats(overheads)
+
+
+def bench_gradio(n: int, warmup: int, env: dict[str, str]) -> dict[str, float]:
+    from gradio_client import Client, handle_file
+
+    port = _free_port()
+    proc = _start(
+        [sys.executable, __file__, "--serve", "gradio", "--port", str(port)], f"http://127.0.0.1:{port}/", env
+    )
+    overheads = []
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        for i in range(warmup + n):
+            t0 = time.perf_counter()
+            out = client.predict(handle_file(str(SAMPLE)), api_name="/predict")
+            wall = time.perf_counter() - t0
+            if i >= warmup:
+                overheads.append(wall - (out if isinstance(out, dict) else json.loads(out))["run_s"])
+        client.close() if hasattr(client, "close") else None
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    return _stats(overheads)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=200, help="measured requests per server")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--serve", choices=["litserve", "gradio"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve == "litserve":
+        serve_litserve(args.port)
+        return
+    if args.serve == "gradio":
+        serve_gradio(args.port)
+        return
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "LITSERVE_TELEMETRY": "0",
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = {
+            "genserve": bench_genserve(args.n, args.warmup, env, Path(tmp)),
+            "litserve": bench_litserve(args.n, args.warmup, env),
+            "gradio": bench_gradio(args.n, args.warmup, env),
+        }
+    print(f"service overhead (submit -> succeeded minus backend run), {args.n} sequential requests each")
+    print(f"{'server':<10} {'p50 ms':>8} {'p95 ms':>8}  {'p50 vs genserve':>16}")
+    for name, row in rows.items():
+        ratio = row["p50_ms"] / rows["genserve"]["p50_ms"]
+        print(f"{name:<10} {row['p50_ms']:>8.2f} {row['p95_ms']:>8.2f}  {ratio:>15.2f}x")
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
