@@ -1,7 +1,8 @@
 """Access control: API keys (Bearer), an IP allowlist (CIDR) and the upload size limit.
 
 A pure ASGI middleware, so it guards every route (the API, the web UI mounted on it, /metrics,
-/docs) except liveness and readiness probes.
+/docs) except liveness and readiness probes. A browser proves its key with the web UI's session
+cookie (set by its login page, which is the one page reachable without a key).
 """
 
 from __future__ import annotations
@@ -16,12 +17,27 @@ from genserve.config import Settings
 from genserve.errors import Forbidden, GenserveError, MediaTooLarge, Unauthorized
 
 OPEN_PATHS = ("/healthz", "/readyz")
+KEY_FREE_PATHS = ("/login",)  # the web UI's login page: no key needed, the IP allowlist still applies
+SESSION_COOKIE = "genserve_session"
 FORM_SLACK_BYTES = 1 << 20  # NOTE: room for the form fields and multipart boundaries beside the files
 
 
 def key_id(key: str) -> str:
     """A stable, non-secret id for an API key (the job's owner)."""
     return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def session_token(key: str) -> str:
+    """The web UI's session cookie for ``key``: proves the key without carrying it."""
+    return hmac.new(key.encode(), b"genserve web UI session", hashlib.sha256).hexdigest()
+
+
+def _cookie(headers: dict[str, str], name: str) -> str:
+    for part in headers.get("cookie", "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return ""
 
 
 class Access:
@@ -57,6 +73,10 @@ class Access:
             return key_id(given) if given else None
         if given and any(hmac.compare_digest(given.encode(), k.encode()) for k in self.keys):
             return key_id(given)
+        session = "" if given else _cookie(headers, SESSION_COOKIE)
+        for k in self.keys if session else ():
+            if hmac.compare_digest(session.encode(), session_token(k).encode()):
+                return key_id(k)
         raise Unauthorized(
             "a valid API key is required" if not given else "the API key is not valid",
             argument="Authorization",
@@ -89,17 +109,25 @@ class AccessMiddleware:
                     value=client[0] if client else None,
                     fix="call from an allowed network, or the admin adds it to GENSERVE_ALLOW_IPS",
                 )
-            owner = self.access.owner(headers)
+            owner = None if scope["path"] in KEY_FREE_PATHS else self.access.owner(headers)
             length = headers.get("content-length")
             if length and length.isdigit() and int(length) > self.access.max_body:
                 raise _too_large(int(length), self.access.max_body)
         except GenserveError as exc:
             status, body, extra = error_body(exc)
+            login = getattr(getattr(scope.get("app"), "state", None), "login_path", None)
+            if status == 401 and login and _wants_page(scope, headers):
+                status, body = 303, b""  # a browser asking for a page: to the web UI's login
+                extra = [(b"location", f"{login}?next={scope.get('root_path', '')}{scope['path']}".encode())]
             await send({"type": "http.response.start", "status": status, "headers": extra})
             await send({"type": "http.response.body", "body": body})
             return
         scope.setdefault("state", {})["owner"] = owner
         await self.app(scope, _limited(receive, self.access.max_body), send)
+
+
+def _wants_page(scope: dict[str, Any], headers: dict[str, str]) -> bool:
+    return scope.get("method") == "GET" and "text/html" in headers.get("accept", "")
 
 
 def _too_large(size: int, limit: int) -> MediaTooLarge:

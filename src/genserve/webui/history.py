@@ -1,0 +1,158 @@
+"""The history tab: recent jobs with thumbnails, status and parameters; a job's outputs to watch
+and download; "run again" fills the job's task tab with its inputs and parameters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from genserve.errors import GenserveError
+from genserve.tasks import TASKS
+from genserve.webui import render
+from genserve.webui.forms import values_from_params
+
+if TYPE_CHECKING:
+    from genserve.jobs.store import JobRecord
+    from genserve.webui.pages import Pages
+
+HISTORY_LIMIT = 30
+THUMB_PX = 160
+COLUMNS = ["job", "task", "backend", "status", "created", "parameters"]
+
+
+class History:
+    def __init__(self, pages: Pages) -> None:
+        self.pages = pages
+        self.service = pages.service
+
+    def build(self, tabs: Any, history_tab: Any) -> None:
+        with gr.Row():
+            refresh = gr.Button("Refresh", elem_id="history-refresh", size="sm")
+        gallery = gr.Gallery(
+            label="Recent jobs (input thumbnails; click one for details)",
+            columns=6,
+            height=220,
+            allow_preview=False,
+            elem_id="history-gallery",
+        )
+        table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, elem_id="history-table")
+        ids = gr.State([])
+        with gr.Row():
+            with gr.Column():
+                job = gr.Dropdown(label="Job", choices=[], elem_id="history-job")
+                summary = gr.Markdown(elem_id="history-summary")
+                params = gr.JSON(label="Parameters", elem_id="history-params")
+                again = gr.Button("Run again with these parameters", elem_id="history-again")
+            with gr.Column():
+                video = gr.Video(label="Result", elem_id="history-video")
+                files = gr.File(label="Download", file_count="multiple", elem_id="history-files")
+
+        listing = [gallery, table, ids, job]
+        refresh.click(self.listing, outputs=listing, api_name="history")
+        history_tab.select(self.listing, outputs=listing, api_visibility="private")
+        gallery.select(self.pick, inputs=ids, outputs=job, api_visibility="private")
+        job.change(self.detail, inputs=job, outputs=[summary, params, video, files], api_name="job_detail")
+        fields = [f for tab in self.pages.tabs.values() for f in tab.fields]
+        again.click(self.again, inputs=job, outputs=[tabs, summary, *fields], api_visibility="private")
+
+    # --- handlers ------------------------------------------------------------------------------
+
+    def records(self, request: gr.Request) -> list[JobRecord]:
+        owner = self.pages.owner(request)  # with keys configured, each key sees its own jobs
+        records, _ = self.service.list_jobs(owner=owner, limit=HISTORY_LIMIT)
+        return records
+
+    def listing(self, request: gr.Request) -> tuple[Any, Any, list[str], Any]:
+        records = self.records(request)
+        thumbs = [(self.thumbnail(r), f"{r.status} · {r.task} · {r.id[:8]}") for r in records]
+        rows = [
+            [
+                r.id,
+                r.task,
+                r.backend,
+                str(r.status),
+                datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+                ", ".join(f"{k}={v}" for k, v in (r.request.get("params") or {}).items()) or "defaults",
+            ]
+            for r in records
+        ]
+        ids = [r.id for r in records]
+        return thumbs, rows or [[""] * len(COLUMNS)], ids, gr.Dropdown(choices=ids)
+
+    def thumbnail(self, record: JobRecord) -> Any:
+        from PIL import Image, ImageOps
+
+        path = self.input_files(record).get("image", [None])[0]
+        try:
+            if path is None:
+                raise OSError("no image input")
+            with Image.open(path) as src:
+                image = ImageOps.exif_transpose(src).convert("RGB")
+            image.thumbnail((THUMB_PX, THUMB_PX))
+        except OSError:
+            image = Image.new("RGB", (THUMB_PX, THUMB_PX), (200, 200, 200))
+        return image
+
+    def input_files(self, record: JobRecord) -> dict[str, list[Path]]:
+        try:
+            return self.service.artifacts.input_paths(record.id, record.request.get("inputs") or {})
+        except GenserveError:
+            return {}
+
+    def pick(self, ids: list[str], evt: gr.SelectData) -> Any:
+        index = evt.index if isinstance(evt.index, int) else evt.index[0]
+        return ids[index] if 0 <= index < len(ids) else gr.skip()
+
+    def detail(self, job_id: str | None, request: gr.Request) -> tuple[str, Any, Any, Any]:
+        if not job_id:
+            return "", None, None, None
+        try:
+            self.pages.owner(request)
+            view = self.service.view(self.service.get(job_id))
+        except GenserveError as exc:
+            return render.error_markdown(exc.message), None, None, None
+        result = view.get("result") or {}
+        shown = {"requested": view["params"], "effective": result.get("parameters") or {}}
+        files = []
+        for out in result.get("outputs") or []:
+            try:
+                files.append(str(self.service.artifact(job_id, out["name"])[0]))
+            except GenserveError:
+                continue
+        video = render.output_file(view, self.service, "video/") if view["status"] == "succeeded" else None
+        summary = f"**{view['task']}** on `{view['backend']}`: {render.STATUS_WORDS.get(view['status'])}"
+        notes = render.notes_markdown(view)
+        return (
+            summary + ("\n\n" + notes if notes else ""),
+            shown,
+            str(video) if video else None,
+            files or None,
+        )
+
+    def again(self, job_id: str | None, request: gr.Request) -> list[Any]:
+        """Switch to the job's task tab with its inputs, backend and parameters filled in."""
+        skip_all = [gr.skip() for tab in self.pages.tabs.values() for _ in tab.fields]
+        if not job_id:
+            return [gr.skip(), "Pick a job first.", *skip_all]
+        try:
+            self.pages.owner(request)
+            record = self.service.get(job_id)
+        except GenserveError as exc:
+            return [gr.skip(), render.error_markdown(exc.message), *skip_all]
+        out: list[Any] = [gr.Tabs(selected=record.task), f"Filled the {record.task} tab from job `{job_id}`."]
+        inputs = self.input_files(record)
+        for task, tab in self.pages.tabs.items():
+            if task != record.task:
+                out.extend(gr.skip() for _ in tab.fields)
+                continue
+            out.extend(str(inputs[m.name][0]) if inputs.get(m.name) else None for m in TASKS[task].inputs)
+            out.append(record.backend)
+            params = dict(record.request.get("params") or {})
+            effective = (record.result or {}).get("parameters") or {}
+            if "seed" in effective and params.get("seed") is None:
+                params["seed"] = effective["seed"]  # the same seed: the same result again
+            out.extend(values_from_params(tab.specs, params))
+        return out

@@ -1,0 +1,319 @@
+"""The UI's pages: one tab per task and a history tab, all built from the task registry.
+
+Each task tab is generated: its media inputs from the TaskSpec, its parameter widgets from the
+Params model (``forms``), presets (``presets``), the upload suggestion (``suggest``) and a picker
+of the backends that can run here. Submitting goes through :class:`genserve.service.Service`, the
+same queue the REST API feeds; the tab then follows the job's record until it finishes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from genserve.api.access import Access
+from genserve.backends.registry import describe_backends
+from genserve.errors import GenserveError, InvalidInput
+from genserve.service import Service, Submission, Upload
+from genserve.tasks import TASKS, TaskSpec
+from genserve.webui import render
+from genserve.webui.forms import WidgetSpec, form_specs, make_widget, params_from_values
+from genserve.webui.presets import PRESET_NAMES, preset
+from genserve.webui.suggest import suggest_for_file
+
+POLL_S = 0.25  # how often a running job's record is read for the progress bar
+VIDEO_TASKS = ("image-to-video", "talking-head")
+
+
+@dataclass
+class TaskTab:
+    spec: TaskSpec
+    specs: list[WidgetSpec]
+    media: list[Any] = field(default_factory=list)
+    widgets: list[Any] = field(default_factory=list)
+    backend: Any = None
+
+    @property
+    def fields(self) -> list[Any]:
+        """Everything "run again" fills: the media inputs, the backend and the parameters."""
+        return [*self.media, self.backend, *self.widgets]
+
+
+def slug(task: str) -> str:
+    return task.replace("-", "_")
+
+
+class Pages:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.access = Access(service.settings)
+        self.tabs: dict[str, TaskTab] = {}
+
+    # --- who is asking -------------------------------------------------------------------------
+
+    def owner(self, request: gr.Request | None) -> str | None:
+        """The caller's key id (from the Bearer header or the login cookie); Unauthorized when keys
+        are configured and none is valid. The middleware checked already; this keeps the handlers
+        closed even if the UI were mounted without it."""
+        headers = {}
+        if request is not None and getattr(request, "headers", None) is not None:
+            headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
+        return self.access.owner(headers)
+
+    # --- the whole UI --------------------------------------------------------------------------
+
+    def build(self) -> gr.Blocks:
+        with gr.Blocks(title="genserve") as demo:
+            with gr.Row():
+                gr.Markdown(
+                    "# genserve\nTry parameters here; the same jobs run through the REST API "
+                    "(`/v1`, docs at [/docs](/docs)) and the CLI."
+                )
+                if self.access.keys:
+                    gr.Markdown("[Sign out](/logout)", elem_id="sign-out")
+            with gr.Tabs() as tabs:
+                for spec in TASKS.values():
+                    with gr.Tab(spec.title, id=spec.name, elem_id=f"tab-{spec.name}"):
+                        self.tabs[spec.name] = self.task_tab(spec)
+                with gr.Tab("History", id="history", elem_id="tab-history") as history_tab:
+                    from genserve.webui.history import History
+
+                    History(self).build(tabs, history_tab)
+        return demo
+
+    # --- one task ------------------------------------------------------------------------------
+
+    def task_tab(self, spec: TaskSpec) -> TaskTab:
+        name = spec.name
+        tab = TaskTab(spec=spec, specs=form_specs(spec.params_model))
+        gr.Markdown(spec.description)
+        with gr.Row():
+            with gr.Column(scale=1):
+                for media in spec.inputs:
+                    label = f"{media.name.capitalize()}: {media.description}"
+                    box: Any
+                    if media.kind == "audio":
+                        box = gr.Audio(type="filepath", label=label, elem_id=f"{name}-{media.name}")
+                    else:
+                        box = gr.Image(type="filepath", label=label, elem_id=f"{name}-{media.name}")
+                    tab.media.append(box)
+                suggestion_text = gr.Markdown(visible=False, elem_id=f"{name}-suggestion")
+                accept = gr.Button("Use this suggestion", visible=False, elem_id=f"{name}-accept", size="sm")
+                suggested = gr.State({})
+                presets = gr.Radio(
+                    list(PRESET_NAMES),
+                    value="Standard",
+                    label="Preset",
+                    info="Fills the speed/quality fields; Standard is the recommended defaults.",
+                    elem_id=f"{name}-preset",
+                )
+                tab.backend = self.backend_picker(name)
+                with gr.Accordion("Parameters", open=True):
+                    tab.widgets = [make_widget(s, f"{name}-") for s in tab.specs]
+                with gr.Row():
+                    submit = gr.Button(
+                        "Generate" if name in VIDEO_TASKS else "Run",
+                        variant="primary",
+                        elem_id=f"{name}-submit",
+                    )
+                    cancel = gr.Button("Cancel", elem_id=f"{name}-cancel")
+            with gr.Column(scale=1):
+                status = gr.HTML(elem_id=f"{name}-status")
+                notes = gr.Markdown(elem_id=f"{name}-notes")
+                job_id = gr.Textbox(label="Job id", interactive=False, elem_id=f"{name}-job")
+                outputs: list[Any]
+                if name in VIDEO_TASKS:
+                    outputs = [gr.Video(label="Result", autoplay=True, elem_id=f"{name}-video")]
+                else:
+                    outputs = [
+                        gr.Image(label="Text found (numbered boxes)", elem_id=f"{name}-boxes"),
+                        gr.JSON(label="Result", elem_id=f"{name}-json"),
+                    ]
+
+        # the suggestion: shown after an upload, applied only when the user accepts it
+        if spec.inputs and spec.inputs[0].kind == "image":
+            tab.media[0].change(
+                lambda path: self._suggest(name, path),
+                inputs=tab.media[0],
+                outputs=[suggestion_text, accept, suggested],
+                api_visibility="private",
+            )
+            accept.click(
+                lambda chosen: self._accept(tab, chosen),
+                inputs=suggested,
+                outputs=[*tab.widgets, suggestion_text, accept],
+                api_visibility="private",
+            )
+        presets.change(
+            lambda chosen: self._preset_values(tab, chosen),
+            inputs=presets,
+            outputs=tab.widgets,
+            api_visibility="private",
+        )
+        submit.click(
+            self._runner(tab),
+            inputs=[*tab.media, tab.backend, *tab.widgets],
+            outputs=[status, notes, job_id, *outputs],
+            api_name=f"run_{slug(name)}",
+            concurrency_limit=None,
+        )
+        cancel.click(self._cancel, inputs=job_id, outputs=notes, api_name=f"cancel_{slug(name)}")
+        return tab
+
+    def backend_picker(self, task: str) -> Any:
+        rows = describe_backends(self.service.settings, task)
+        usable = [r for r in rows if r["available"]]
+        default = next(
+            (r["backend"] for r in usable if r["default"]), usable[0]["backend"] if usable else None
+        )
+        missing = [r for r in rows if not r["available"]]
+        info = "Backends that can run here."
+        if missing:
+            why = [
+                f"{r['backend']} ({'; '.join(filter(None, (r['reason'], r['install'])))})" for r in missing
+            ]
+            info += " Not here: " + "; ".join(why)
+        return gr.Dropdown(
+            choices=[(f"{r['backend']}: {r['description']}", r["backend"]) for r in usable],
+            value=default,
+            label="Backend",
+            info=info,
+            elem_id=f"{task}-backend",
+        )
+
+    # --- handlers ------------------------------------------------------------------------------
+
+    def _suggest(self, task: str, path: str | None) -> tuple[Any, Any, dict[str, Any]]:
+        found = suggest_for_file(task, path)
+        if found is None:
+            return gr.Markdown(visible=False), gr.Button(visible=False), {}
+        return gr.Markdown(found.describe(), visible=True), gr.Button(visible=True), found.params
+
+    def _accept(self, tab: TaskTab, chosen: dict[str, Any]) -> list[Any]:
+        values = [gr.skip() if spec.name not in chosen else chosen[spec.name] for spec in tab.specs]
+        return [*values, gr.Markdown(visible=False), gr.Button(visible=False)]
+
+    def _preset_values(self, tab: TaskTab, chosen: str) -> list[Any]:
+        values = preset(tab.spec.name, chosen)
+        return [values[s.name] if s.name in values else gr.skip() for s in tab.specs]
+
+    def _runner(self, tab: TaskTab) -> Any:
+        spec = tab.spec
+        n_media = len(spec.inputs)
+
+        def run(request: gr.Request, *values: Any) -> Iterator[list[Any]]:
+            media, backend, widget_values = values[:n_media], values[n_media], values[n_media + 1 :]
+            empty = [None] * (1 if spec.name in VIDEO_TASKS else 2)
+            try:
+                sub = self.submission(tab, media, backend, widget_values, self.owner(request))
+                record = self.service.submit(sub)
+            except GenserveError as exc:
+                yield [
+                    render.status_html({"id": "-", "status": "failed"}),
+                    render.error_markdown(exc.message),
+                    "",
+                    *empty,
+                ]
+                return
+            yield from self.follow(tab, record.id)
+
+        return run
+
+    def submission(
+        self, tab: TaskTab, media: Any, backend: str | None, values: Any, owner: str | None
+    ) -> Submission:
+        files: dict[str, list[Upload]] = {}
+        for item, path in zip(tab.spec.inputs, media, strict=True):
+            if not path:
+                if item.required:
+                    raise InvalidInput(
+                        "is required",
+                        argument=item.name,
+                        fix=f"upload {item.description[0].lower() + item.description[1:]} "
+                        f"in the {item.name.capitalize()} box",
+                    )
+                continue
+            files[item.name] = [copy_upload(Path(path))]
+        return Submission(
+            task=tab.spec.name,
+            params=params_from_values(tab.specs, list(values)),
+            files=files,
+            backend=backend or None,
+            owner=owner,
+        )
+
+    def follow(self, tab: TaskTab, job_id: str) -> Iterator[list[Any]]:
+        """Yield the job's state until it finishes (bounded by the service's own time limits)."""
+        settings = self.service.settings
+        deadline = time.monotonic() + settings.run_timeout_s + settings.load_timeout_s
+        last: tuple[Any, ...] | None = None
+        while True:
+            view = self.service.view(self.service.get(job_id))
+            if view["status"] in ("succeeded", "failed", "canceled") or time.monotonic() > deadline:
+                yield [
+                    render.status_html(view),
+                    render.notes_markdown(view),
+                    job_id,
+                    *self.result_values(tab, view),
+                ]
+                return
+            shown = (view["status"], view.get("progress"), view.get("queue_position"))
+            if shown != last:
+                last = shown
+                yield [
+                    render.status_html(view),
+                    render.notes_markdown(view),
+                    job_id,
+                    *([None] * (1 if tab.spec.name in VIDEO_TASKS else 2)),
+                ]
+            time.sleep(POLL_S)
+
+    def result_values(self, tab: TaskTab, view: dict[str, Any]) -> list[Any]:
+        if tab.spec.name in VIDEO_TASKS:
+            video = (
+                render.output_file(view, self.service, "video/") if view["status"] == "succeeded" else None
+            )
+            return [str(video) if video else None]
+        result = view.get("result")
+        if view["status"] != "succeeded" or not result:
+            return [None, result]
+        return [self.boxes_image(view), result]
+
+    def boxes_image(self, view: dict[str, Any]) -> Any:
+        record = self.service.get(view["id"])
+        refs = record.request.get("inputs") or {}
+        try:
+            image = self.service.artifacts.input_paths(record.id, refs).get("image", [None])[0]
+        except GenserveError:
+            return None
+        if image is None:
+            return None
+        result = view.get("result") or {}
+        return render.draw_text_boxes(image, result.get("text_blocks") or [])
+
+    def _cancel(self, job_id: str, request: gr.Request) -> str:
+        if not job_id:
+            return "Nothing to cancel: start a job first."
+        try:
+            self.owner(request)
+            record = self.service.cancel(job_id)
+        except GenserveError as exc:
+            return render.error_markdown(exc.message)
+        return "Canceled." if record.status == "canceled" else "Cancel requested: it stops at its next step."
+
+
+def copy_upload(path: Path) -> Upload:
+    """A copy of a file gradio holds (the service moves what it is given; gradio keeps its own)."""
+    with (
+        tempfile.NamedTemporaryFile(delete=False, prefix="genserve-ui-", suffix=path.suffix) as out,
+        path.open("rb") as src,
+    ):
+        shutil.copyfileobj(src, out, 1 << 20)
+    return Upload(Path(out.name), path.name)

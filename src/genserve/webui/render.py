@@ -1,0 +1,136 @@
+"""What the page shows of a job: its state with a progress bar, and its result in plain words.
+
+Everything here reads the job view the API also returns (``Service.view``), so the page and the
+API never disagree about a job.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+STATUS_WORDS = {
+    "queued": "Waiting in the queue",
+    "running": "Running",
+    "succeeded": "Done",
+    "failed": "Failed",
+    "canceled": "Canceled",
+}
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f} s" if value < 90 else f"{value / 60:.1f} min"
+
+
+def running_eta(view: dict[str, Any], now: float | None = None) -> float | None:
+    """Seconds left for a running job, from its pace so far (None before the first step)."""
+    progress = view.get("progress") or {}
+    step, total = progress.get("step") or 0, progress.get("total") or 0
+    if not view.get("started_at") or step <= 0 or total <= step:
+        return None
+    started = datetime.fromisoformat(view["started_at"]).timestamp()
+    elapsed = (now or time.time()) - started
+    return max(0.0, elapsed * (total - step) / step)
+
+
+def status_html(view: dict[str, Any]) -> str:
+    """The job's state: queue position and ETA while queued, a progress bar with steps and ETA
+    while running, the outcome when finished. The <progress> element carries the step count."""
+    status = view["status"]
+    words = STATUS_WORDS.get(status, status)
+    job = html.escape(view["id"])
+    detail = ""
+    step, total = 0, 1
+    if status == "queued":
+        position = view.get("queue_position")
+        if position is not None:
+            detail = f"position {position + 1} in the queue" if position else "next in the queue"
+        if view.get("eta_s") is not None:
+            detail += f", starts in about {_seconds(view['eta_s'])}"
+    elif status == "running":
+        progress = view.get("progress") or {}
+        step, total = progress.get("step") or 0, progress.get("total") or 0
+        if total:
+            detail = f"step {step} of {total}"
+            eta = running_eta(view)
+            if eta is not None:
+                detail += f", about {_seconds(eta)} left"
+        else:
+            detail = "loading the model"
+        total = total or 1
+    elif status == "succeeded":
+        step = total = 1
+        result = view.get("result") or {}
+        if result.get("duration_sec") is not None:
+            detail = f"in {result['duration_sec']:.1f} s"
+    bar = (
+        f'<progress id="job-progress" value="{step}" max="{total}" '
+        f'data-status="{html.escape(status)}" style="width:100%"></progress>'
+    )
+    return (
+        f'<div class="genserve-status" data-job="{job}">'
+        f"<b>{html.escape(words)}</b> {html.escape(detail)} "
+        f"<small>job <code>{job}</code></small>{bar}</div>"
+    )
+
+
+def notes_markdown(view: dict[str, Any]) -> str:
+    """Warnings, degradation and errors in plain words (empty when there is nothing to say)."""
+    lines: list[str] = []
+    result = view.get("result") or {}
+    if view["status"] == "failed":
+        message = view.get("message") or result.get("message") or "the job failed"
+        lines.append(f"**Error** ({view.get('error') or 'failed'}): {message}")
+    if view["status"] == "canceled":
+        lines.append("The job was canceled.")
+    degraded = result.get("degraded") or []
+    if degraded:
+        lines.append(
+            "**Ran out of memory**, so it was retried with lighter settings: "
+            + "; ".join(degraded)
+            + ". The result is smaller or shorter than asked."
+        )
+    warnings = list(dict.fromkeys([*(view.get("warnings") or []), *(result.get("warnings") or [])]))
+    lines.extend(f"**Note:** {w}" for w in warnings)
+    return "\n\n".join(lines)
+
+
+def error_markdown(message: str) -> str:
+    """A refused submission (the teaching message of the exception), shown inline."""
+    return f"**Not submitted:** {message}"
+
+
+def output_file(view: dict[str, Any], service: Any, media_prefix: str) -> Path | None:
+    """The local path of the first output whose media type starts with ``media_prefix``."""
+    for out in (view.get("result") or {}).get("outputs") or []:
+        if str(out.get("media_type", "")).startswith(media_prefix):
+            path, _ = service.artifact(view["id"], out["name"])
+            return Path(path)
+    return None
+
+
+def draw_text_boxes(image_path: Path, text_blocks: list[dict[str, Any]]) -> Any:
+    """The image with each recognized text block outlined and numbered (a PIL image)."""
+    from PIL import Image, ImageDraw, ImageOps
+
+    with Image.open(image_path) as src:
+        image = ImageOps.exif_transpose(src).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    width = max(2, round(min(image.size) / 250))
+    for i, block in enumerate(text_blocks, 1):
+        box = block.get("box")
+        if box and len(box) >= 3:
+            points = [(float(x), float(y)) for x, y in box]
+            draw.polygon(points, outline=(255, 40, 40), width=width)
+            anchor = min(points, key=lambda p: (p[1], p[0]))
+        elif block.get("bbox"):
+            x0, y0, x1, y1 = (float(v) for v in block["bbox"])
+            draw.rectangle((x0, y0, x1, y1), outline=(255, 40, 40), width=width)
+            anchor = (x0, y0)
+        else:
+            continue
+        draw.text((anchor[0], max(0.0, anchor[1] - 12)), str(i), fill=(255, 40, 40))
+    return image

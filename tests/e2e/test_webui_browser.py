@@ -1,0 +1,154 @@
+"""The web UI in a real browser (Debian chromium, headless) against a real uvicorn server.
+
+With an API key configured: the page sends the browser to the login page, the key signs it in;
+then it uploads a portrait, accepts the upload suggestion, starts an image-to-video job on the
+camera backend, watches the progress bar move, plays the video, and opens the history tab, where
+"run again" fills the form back in. A screenshot of each tab goes to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from webui_server import webui_server
+
+from genserve.config import Settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "webui"
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+KEY = "ui-test-key"
+STEP_MS = 30_000  # every wait in the browser is bounded
+JOB_MS = 120_000
+NUM_FRAMES = 240  # NOTE: ~1.5-3 s on the camera backend here: several progress updates reach the page
+
+pytestmark = pytest.mark.slow
+
+# records every value the job's <progress> element takes, from before the click to the end
+WATCH_PROGRESS = """
+() => {
+  window.__seen = [];
+  const record = () => {
+    const bar = document.querySelector('#image-to-video-status progress');
+    if (bar) {
+      const last = window.__seen[window.__seen.length - 1];
+      const now = [bar.dataset.status, Number(bar.value), Number(bar.max)];
+      if (!last || last.join() !== now.join()) window.__seen.push(now);
+    }
+  };
+  new MutationObserver(record).observe(document.body, {subtree: true, childList: true, attributes: true});
+}
+"""
+
+
+@pytest.fixture
+def portrait(tmp_path: Path) -> Path:
+    """A 360x560 portrait: a gradient with a bright 'face', so the zoom is visible."""
+    h, w = 560, 360
+    y, x = np.mgrid[0:h, 0:w]
+    img = np.stack([x * 255 // w, y * 255 // h, np.full_like(x, 90)], axis=-1).astype(np.uint8)
+    img[160:300, 120:240] = (240, 200, 170)
+    path = tmp_path / "portrait.png"
+    Image.fromarray(img).save(path)
+    return path
+
+
+def test_browser_login_generate_progress_play_history(tmp_path: Path, portrait: Path) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    settings = Settings(output_dir=tmp_path / "outputs", data_dir=tmp_path / "data", api_keys=KEY)
+    with webui_server(settings) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(STEP_MS)
+
+            # 1. no key: "/" ends on the login page; a wrong key is refused there
+            page.goto(f"{base}/")
+            expect(page.locator("#api-key")).to_be_visible()
+            assert "/login" in page.url
+            page.fill("#api-key", "wrong")
+            page.click("#sign-in")
+            expect(page.locator("#login-error")).to_contain_text("not valid")
+            page.screenshot(path=str(ARTIFACTS / "login.png"))
+            page.fill("#api-key", KEY)
+            page.click("#sign-in")
+            expect(page.locator("#tab-image-to-video")).to_be_visible()
+            assert page.url.rstrip("/").endswith("/ui")
+
+            # 2. upload a portrait: a suggestion appears; accepting it fills the prompt
+            page.locator("#image-to-video-image input[type=file]").set_input_files(str(portrait))
+            expect(page.locator("#image-to-video-suggestion")).to_contain_text("gentle zoom-in")
+            prompt = page.locator("#image-to-video-param-prompt textarea, #image-to-video-param-prompt input")
+            expect(prompt.first).to_have_value("")  # a suggestion, not a silent change
+            page.click("#image-to-video-accept")
+            expect(prompt.first).to_have_value("the camera slowly zooms in on the subject")
+
+            # 3. enough frames that progress shows; start, and watch the progress bar
+            frames = page.locator("#image-to-video-param-num_frames input[type=number]")
+            frames.fill(str(NUM_FRAMES))
+            frames.press("Tab")
+            fps = page.locator("#image-to-video-param-fps input[type=number]")
+            fps.fill("24")
+            fps.press("Tab")
+            page.evaluate(WATCH_PROGRESS)
+            page.click("#image-to-video-submit")
+            done = page.locator('#image-to-video-status progress[data-status="succeeded"]')
+            expect(done).to_be_attached(timeout=JOB_MS)
+            seen = page.evaluate("window.__seen")
+            running = [(v, m) for s, v, m in seen if s == "running" and m == NUM_FRAMES]
+            steps = [v for v, _ in running]
+            assert len(set(steps)) >= 2, f"the progress bar did not move: {seen}"
+            assert steps == sorted(steps) and 0 < steps[0] < NUM_FRAMES, seen
+
+            # 4. the video element loads the result and plays
+            video = page.locator("#image-to-video-video video")
+            expect(video).to_be_attached(timeout=STEP_MS)
+            page.wait_for_function(
+                "() => { const v = document.querySelector('#image-to-video-video video');"
+                " return v && v.readyState >= 2 && v.duration > 5; }",
+                timeout=STEP_MS,
+            )
+            start = video.evaluate("v => { v.muted = true; v.play(); return v.currentTime; }")
+            page.wait_for_function(
+                f"() => document.querySelector('#image-to-video-video video').currentTime > {start} + 0.3",
+                timeout=STEP_MS,
+            )
+            assert video.evaluate("v => v.videoWidth") == 512  # the portrait's short side at 512p
+            page.screenshot(path=str(ARTIFACTS / "tab-image-to-video.png"), full_page=True)
+
+            # 5. the other task tabs render their generated forms
+            for task, field in (("talking-head", "dynamic_scale"), ("recognize", "top_k")):
+                page.click(f"#tab-{task}-button")
+                expect(page.locator(f"#{task}-param-{field}")).to_be_visible()
+                page.screenshot(path=str(ARTIFACTS / f"tab-{task}.png"), full_page=True)
+
+            # 6. history: the job with its thumbnail; "run again" fills the form back in
+            page.click("#tab-history-button")
+            expect(page.locator("#history-table")).to_contain_text("succeeded", timeout=STEP_MS)
+            expect(page.locator("#history-gallery img").first).to_be_visible()
+            page.locator("#history-gallery img").first.click()
+            expect(page.locator("#history-summary")).to_contain_text("camera")
+            page.screenshot(path=str(ARTIFACTS / "tab-history.png"), full_page=True)
+            page.click("#history-again")
+            expect(page.locator("#image-to-video-param-num_frames input[type=number]")).to_have_value(
+                str(NUM_FRAMES)
+            )
+            expect(prompt.first).to_have_value("the camera slowly zooms in on the subject")
+        finally:
+            browser.close()
+    for name in ("login", "tab-image-to-video", "tab-talking-head", "tab-recognize", "tab-history"):
+        assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
