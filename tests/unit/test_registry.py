@@ -73,8 +73,9 @@ def test_listing_backends_does_not_import_torch() -> None:
     import subprocess
 
     code = (
-        "import sys; from genserve.backends.registry import describe_backends; from genserve.config import Settings;"
-        "describe_backends(Settings()); print('torch' in sys.modules)"
+        "import sys; from genserve.backends.registry import describe_backends;"
+        "from genserve.config import Settings; describe_backends(Settings());"
+        "print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
