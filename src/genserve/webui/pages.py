@@ -133,7 +133,7 @@ class Pages:
                     outputs = [gr.Video(label="Result", autoplay=True, elem_id=f"{name}-video")]
                 else:
                     outputs = [
-                        gr.Image(label="Text found (numbered boxes)", elem_id=f"{name}-boxes"),
+                        gr.Image(label="Text found (numbered boxes)", format="png", elem_id=f"{name}-boxes"),
                         gr.JSON(label="Result", elem_id=f"{name}-json"),
                     ]
 

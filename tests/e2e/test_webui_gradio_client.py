@@ -1,0 +1,130 @@
+"""``gradio_client`` calls the web UI's endpoints on a real uvicorn server, with an API key: the
+same jobs, queue and results as the REST API (image-to-video, talking-head, recognize), the history
+endpoints, teaching errors for bad values, and no way in without a key."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image, ImageDraw, ImageFont
+from webui_server import webui_server
+
+from genserve.config import Settings
+from genserve.media.video import probe_video
+from genserve.tasks import TASKS
+from genserve.webui.forms import form_specs, values_from_params
+
+KEY = "client-test-key"
+FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+CALL_TIMEOUT_S = 120
+
+
+def form(task: str, **params: Any) -> list[Any]:
+    """The widget values of ``task``'s form with ``params`` set (positional, as the page sends)."""
+    return values_from_params(form_specs(TASKS[task].params_model), params)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("webui-client")
+    settings = Settings(output_dir=root / "outputs", data_dir=root / "data", api_keys=KEY)
+    with webui_server(settings) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def client(server: str) -> Client:
+    return Client(f"{server}/ui/", headers={"Authorization": f"Bearer {KEY}"}, verbose=False)
+
+
+def test_endpoints_are_listed(client: Client) -> None:
+    named = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    for name in ("/run_image_to_video", "/run_talking_head", "/run_recognize", "/history", "/job_detail"):
+        assert name in named
+    # one parameter per media input, the backend, then one per Params field
+    params = named["/run_image_to_video"]["parameters"]
+    assert len(params) == 1 + 1 + len(TASKS["image-to-video"].params_model.model_fields)
+
+
+def test_image_to_video_through_the_client(client: Client, landscape_png: Path) -> None:
+    status, notes, job_id, video = client.predict(
+        handle_file(str(landscape_png)),
+        "camera",
+        *form("image-to-video", resolution="256p", num_frames=12, fps=6, motion="pan_right"),
+        api_name="/run_image_to_video",
+    )
+    assert 'data-status="succeeded"' in status and job_id in status
+    info = probe_video(video["video"] if isinstance(video, dict) else video)
+    assert (info.short_side, info.num_frames, info.fps) == (256, 12, 6)
+    assert notes == ""  # only the changed params were sent: no "not used by camera" noise
+    _, rows, _ = client.predict(api_name="/history")  # gallery, table, job picker
+    assert rows["data"][0][0] == job_id and rows["data"][0][3] == "succeeded"
+    summary, shown, detail_video, files = client.predict(job_id, api_name="/job_detail")
+    assert "camera" in summary and detail_video is not None  # the player in the history tab
+    assert shown["requested"] == {"resolution": "256p", "num_frames": 12, "fps": 6, "motion": "pan_right"}
+    assert shown["effective"]["motion_preset"] == "pan_right"
+    assert [Path(f).name for f in files] == ["video.mp4"]
+
+
+def test_bad_value_is_refused_with_the_teaching_message(client: Client, landscape_png: Path) -> None:
+    status, notes, job_id, video = client.predict(
+        handle_file(str(landscape_png)),
+        "camera",
+        *form("image-to-video", seed="twelve"),
+        api_name="/run_image_to_video",
+    )
+    assert job_id == "" and video is None and 'data-status="failed"' in status
+    assert notes.startswith("**Not submitted:**") and "seed" in notes and "twelve" in notes and "Fix" in notes
+    status, notes, job_id, _ = client.predict(
+        None, "camera", *form("image-to-video"), api_name="/run_image_to_video"
+    )
+    assert "image: is required" in notes and "upload" in notes and job_id == ""
+
+
+def test_talking_head_through_the_client(client: Client, sample_image: Path, speech_wav: Path) -> None:
+    status, notes, job_id, video = client.predict(
+        handle_file(str(sample_image)),
+        handle_file(str(speech_wav)),
+        "portrait",
+        *form("talking-head", min_resolution=256, fps=12, inference_steps=10),
+        api_name="/run_talking_head",
+    )
+    assert 'data-status="succeeded"' in status and job_id in status, notes
+    assert "inference_steps=10 is below 20" in notes  # the document-002 warning, in plain words
+    info = probe_video(video["video"] if isinstance(video, dict) else video)
+    assert info.has_audio and info.short_side == 256 and abs(info.duration - info.audio_duration) < 0.5
+
+
+@pytest.mark.skipif(not FONT.exists(), reason="needs fonts-wqy-microhei (scripts/setup.sh)")
+def test_recognize_returns_json_and_the_image_with_boxes(client: Client, tmp_path: Path) -> None:
+    page = Image.new("RGB", (640, 200), "white")
+    ImageDraw.Draw(page).text(
+        (30, 60), "genserve 服务 2024", font=ImageFont.truetype(str(FONT), 48), fill="black"
+    )
+    path = tmp_path / "text.png"
+    page.save(path)
+    status, notes, job_id, boxes, result = client.predict(
+        handle_file(str(path)), "rapidocr", *form("recognize", labels=False), api_name="/run_recognize"
+    )
+    assert 'data-status="succeeded"' in status and job_id in status, notes
+    text = " ".join(b["text"] for b in result["text_blocks"])
+    assert "genserve" in text.lower() and "2024" in text
+    drawn = np.asarray(Image.open(boxes).convert("RGB")).astype(int)
+    red = (drawn[..., 0] > 200) & (drawn[..., 1] < 90) & (drawn[..., 2] < 90)
+    assert red.sum() > 200  # outlines drawn around the text
+    x0, y0, x1, y1 = result["text_blocks"][0]["bbox"]
+    assert red[int(y0) : int(y1) + 3, int(x0) : int(x1) + 3].any()
+    json.dumps(result)  # the JSON is plain data
+
+
+def test_no_key_no_client(server: str) -> None:
+    assert httpx.get(f"{server}/ui/config", timeout=10).status_code == 401
+    with pytest.raises(ValueError, match="credentials were not provided"):
+        Client(f"{server}/ui/", verbose=False)

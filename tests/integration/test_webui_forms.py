@@ -1,0 +1,241 @@
+"""The web UI's forms come from the task Params models: a parameter added to a model appears in the
+form with its help text and default, with no UI code. Also presets, suggestions, value conversion,
+and the access control in front of the UI (login cookie; nothing submitted without a key)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import gradio as gr
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ConfigDict, Field
+
+from genserve import tasks
+from genserve.api import create_app
+from genserve.api.access import SESSION_COOKIE
+from genserve.config import Settings
+from genserve.errors import InvalidInput
+from genserve.jobs.request import validate_params
+from genserve.service import Service
+from genserve.tasks.image_to_video import ImageToVideoParams
+from genserve.tasks.recognize import RecognizeParams
+from genserve.webui.forms import form_specs, make_widget, params_from_values, values_from_params
+from genserve.webui.pages import Pages
+from genserve.webui.presets import PRESET_NAMES, preset
+from genserve.webui.suggest import suggest, suggest_for_file
+
+SHARPEN_HELP = "How much to sharpen each frame before encoding (0 = off)."
+
+
+class ExtendedParams(ImageToVideoParams):
+    """Image-to-video with parameters no UI code knows about."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sharpen: float = Field(0.25, ge=0.0, le=1.0, description=SHARPEN_HELP)
+    grain: Literal["none", "film", "heavy"] = Field("none", description="Film grain added to the video.")
+    loop_back: bool = Field(False, description="Play forwards then backwards, so the clip loops.")
+    max_seconds: int | None = Field(None, ge=1, le=3600, description="Stop after this many seconds.")
+
+
+def components(blocks: gr.Blocks) -> dict[str, dict[str, Any]]:
+    """The page's components by elem_id, as gradio sends them to the browser."""
+    found = {}
+    for comp in blocks.config["components"]:
+        props = comp.get("props", {})
+        if props.get("elem_id"):
+            found[props["elem_id"]] = {**props, "component": comp["type"]}
+    return found
+
+
+@pytest.fixture
+def extended_task(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    spec = dataclasses.replace(tasks.TASKS["image-to-video"], params_model=ExtendedParams)
+    monkeypatch.setitem(tasks.TASKS, "image-to-video", spec)
+    yield
+
+
+def test_field_added_to_params_model_appears_in_page_with_help_and_default(
+    settings: Settings, extended_task: None
+) -> None:
+    blocks = Pages(Service(settings, run_jobs=False)).build()
+    page = components(blocks)
+    sharpen = page["image-to-video-param-sharpen"]
+    assert sharpen["component"] == "slider"
+    assert (sharpen["minimum"], sharpen["maximum"], sharpen["value"]) == (0.0, 1.0, 0.25)
+    assert sharpen["info"] == SHARPEN_HELP
+    assert sharpen["label"] == "Sharpen"
+    grain = page["image-to-video-param-grain"]
+    assert grain["component"] == "dropdown" and grain["value"] == "none"
+    assert [c[1] for c in grain["choices"]] == ["none", "film", "heavy"]
+    assert page["image-to-video-param-loop_back"]["component"] == "checkbox"
+    assert page["image-to-video-param-loop_back"]["info"].startswith("Play forwards")
+    # an optional number stays empty ("not set"), never a silent 0
+    assert page["image-to-video-param-max_seconds"]["component"] == "textbox"
+    assert page["image-to-video-param-max_seconds"]["value"] == ""
+    # the other tasks are untouched
+    assert "talking-head-param-sharpen" not in page
+
+
+def test_every_param_of_every_task_has_a_widget_with_its_description(settings: Settings) -> None:
+    page = components(Pages(Service(settings, run_jobs=False)).build())
+    for name, spec in tasks.TASKS.items():
+        for field, info in spec.params_model.model_fields.items():
+            widget = page[f"{name}-param-{field}"]
+            assert widget["info"] == info.description, (name, field)
+        assert page[f"{name}-backend"]["component"] == "dropdown"
+    # bounds become slider ranges; wide ranges a number box
+    assert page["talking-head-param-dynamic_scale"]["maximum"] == 3.0
+    assert page["image-to-video-param-num_frames"]["component"] == "slider"
+    assert page["talking-head-param-duration"]["component"] == "textbox"  # optional float, up to 600 s
+
+
+def test_widget_values_round_trip_through_the_params_model() -> None:
+    specs = form_specs(ExtendedParams)
+    defaults = values_from_params(specs, {})
+    # untouched form: nothing but defaults, so nothing is sent
+    assert params_from_values(specs, defaults) == {}
+    values = values_from_params(specs, {"sharpen": 0.5, "grain": "film", "max_seconds": 30, "seed": 7})
+    sent = params_from_values(specs, values)
+    assert sent == {"sharpen": 0.5, "grain": "film", "max_seconds": "30", "seed": "7"}
+    validated = ExtendedParams.model_validate(sent)
+    assert (validated.max_seconds, validated.seed) == (30, 7)
+    # a slider's float for an int field becomes an int; an empty seed means "random"
+    by_name = {s.name: i for i, s in enumerate(specs)}
+    values[by_name["num_frames"]] = 24.0
+    values[by_name["seed"]] = "  "
+    sent = params_from_values(specs, values)
+    assert sent["num_frames"] == 24 and isinstance(sent["num_frames"], int) and "seed" not in sent
+
+
+def test_bad_widget_value_is_a_teaching_error() -> None:
+    specs = form_specs(ImageToVideoParams)
+    values = values_from_params(specs, {"seed": "twelve"})
+    with pytest.raises(InvalidInput) as err:
+        validate_params(tasks.TASKS["image-to-video"], params_from_values(specs, values))
+    assert "seed" in err.value.message and "twelve" in err.value.message and "Fix" in err.value.message
+
+
+def test_make_widget_builds_gradio_components() -> None:
+    with gr.Blocks():
+        widgets = {s.name: make_widget(s, "x-") for s in form_specs(RecognizeParams)}
+    assert isinstance(widgets["top_k"], gr.Slider) and widgets["top_k"].info.startswith("How many labels")
+    assert isinstance(widgets["ocr"], gr.Checkbox) and widgets["ocr"].value is True
+    assert widgets["min_score"].step == 0.01
+
+
+def test_presets_are_valid_and_standard_is_the_defaults() -> None:
+    for name, spec in tasks.TASKS.items():
+        defaults = spec.params_model().model_dump()
+        for choice in PRESET_NAMES:
+            values = preset(name, choice)
+            assert values, (name, choice)
+            spec.params_model.model_validate({**defaults, **values})
+        assert all(defaults[k] == v for k, v in preset(name, "Standard").items())
+        assert preset(name, "Fast") != preset(name, "High quality")
+    fast = preset("image-to-video", "Fast")
+    assert "prompt" not in fast and "seed" not in fast  # a preset keeps what the user wrote
+    assert preset("talking-head", "Fast")["inference_steps"] >= 20  # document 002: fewer jitter
+    with pytest.raises(InvalidInput):
+        preset("recognize", "Turbo")
+
+
+def test_suggestions_follow_the_image_shape(landscape_png: Path, sample_image: Path, tmp_path: Path) -> None:
+    portrait = suggest("image-to-video", 600, 900)
+    assert portrait is not None and portrait.title == "gentle zoom-in"
+    assert ExtendedParams.model_validate(portrait.params).prompt.startswith("the camera slowly zooms in")
+    wide = suggest("image-to-video", 1920, 800)
+    assert wide is not None and wide.title == "slow pan" and "pan" in wide.params["prompt"]
+    assert suggest("image-to-video", 1000, 900) is None
+    assert suggest("recognize", 600, 900) is None
+    assert suggest_for_file("image-to-video", sample_image) is None  # 512x512: nothing to suggest
+    found = suggest_for_file("image-to-video", landscape_png)  # 640x400 = 1.6:1
+    assert found is not None and found.title == "slow pan" and "640x400" in found.describe()
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    assert suggest_for_file("image-to-video", junk) is None
+
+
+# --- access control in front of the UI -------------------------------------------------------
+
+
+@pytest.fixture
+def keyed_client(settings: Settings) -> Iterator[tuple[TestClient, Service]]:
+    keyed = settings.model_copy(update={"api_keys": "alpha-key,beta-key"})
+    service = Service(keyed)
+    with TestClient(create_app(keyed, webui=True, service=service)) as client:
+        yield client, service
+
+
+def test_without_a_key_the_ui_sends_to_login_and_nothing_is_submitted(
+    keyed_client: tuple[TestClient, Service], sample_image: Path
+) -> None:
+    client, service = keyed_client
+    page = client.get("/ui/", headers={"accept": "text/html"}, follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/login?next=/ui/"
+    assert client.get("/ui/config").status_code == 401  # not a page: the API's 401
+    # calling the UI's submit endpoint without a key: refused before it reaches the service
+    upload = client.post("/ui/gradio_api/upload", files={"files": ("a.jpg", sample_image.read_bytes())})
+    assert upload.status_code == 401
+    call = client.post("/ui/gradio_api/call/run_image_to_video", json={"data": [None] * 12})
+    assert call.status_code == 401
+    assert service.store.search(limit=10)[0] == []
+    # the login page itself needs no key; a wrong key is refused with a plain message
+    assert client.get("/login").status_code == 200
+    wrong = client.post("/login", data={"key": "nope", "next": "/ui/"}, follow_redirects=False)
+    assert wrong.status_code == 401 and "not valid" in wrong.text
+    assert SESSION_COOKIE not in wrong.cookies
+
+
+def test_login_sets_a_session_cookie_that_opens_ui_and_api(keyed_client: tuple[TestClient, Service]) -> None:
+    client, _ = keyed_client
+    ok = client.post("/login", data={"key": "beta-key", "next": "/ui/"}, follow_redirects=False)
+    assert ok.status_code == 303 and ok.headers["location"] == "/ui/"
+    cookie = ok.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower() and "beta-key" not in cookie
+    assert client.get("/ui/config").status_code == 200
+    assert client.get("/v1/jobs").status_code == 200
+    # a forged cookie is no key
+    client.cookies.clear()
+    forged = client.get("/v1/jobs", headers={"cookie": f"{SESSION_COOKIE}={'0' * 64}"})
+    assert forged.status_code == 401
+    # no open redirect: only paths on this server
+    away = client.post("/login", data={"key": "beta-key", "next": "//evil.example/"}, follow_redirects=False)
+    assert away.headers["location"] == "/ui/"
+    out = client.get("/logout", follow_redirects=False)
+    assert out.status_code == 303 and SESSION_COOKIE in out.headers["set-cookie"]
+
+
+def test_ui_jobs_belong_to_the_key_and_history_shows_only_its_own(
+    keyed_client: tuple[TestClient, Service], sample_image: Path
+) -> None:
+
+    client, service = keyed_client
+    alpha = {"Authorization": "Bearer alpha-key"}
+    uploaded = client.post(
+        "/ui/gradio_api/upload", headers=alpha, files={"files": ("a.jpg", sample_image.read_bytes())}
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    path = uploaded.json()[0]
+    image = {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": "a.jpg"}
+    specs = form_specs(ImageToVideoParams)
+    values = values_from_params(specs, {"resolution": "256p", "num_frames": 4})
+    data = [image, "camera", *values]
+    call = client.post("/ui/gradio_api/call/run_image_to_video", headers=alpha, json={"data": data})
+    assert call.status_code == 200, call.text
+    stream = client.get(f"/ui/gradio_api/call/run_image_to_video/{call.json()['event_id']}", headers=alpha)
+    events = [json.loads(line[6:]) for line in stream.text.splitlines() if line.startswith("data: ")]
+    final = events[-1]
+    assert "Done" in final[0], final
+    job = service.get(final[2])
+    assert job.owner is not None and job.request["params"] == {"resolution": "256p", "num_frames": 4}
+    assert job.request["input_names"] == {"image": ["a.jpg"]}
+    mine, _ = service.list_jobs(owner=job.owner)
+    assert [r.id for r in mine] == [job.id]
+    others, _ = service.list_jobs(owner="someone-else")
+    assert others == []
