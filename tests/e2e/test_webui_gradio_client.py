@@ -5,6 +5,7 @@ endpoints, teaching errors for bad values, and no way in without a key."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -128,3 +129,34 @@ def test_no_key_no_client(server: str) -> None:
     assert httpx.get(f"{server}/ui/config", timeout=10).status_code == 401
     with pytest.raises(ValueError, match="credentials were not provided"):
         Client(f"{server}/ui/", verbose=False)
+
+
+def test_cancel_from_the_ui_stops_a_job_started_anywhere(
+    server: str, client: Client, sample_image: Path
+) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    with sample_image.open("rb") as fh:
+        created = httpx.post(
+            f"{server}/v1/jobs",
+            headers=auth,
+            data={"task": "image-to-video", "backend": "camera", "resolution": "1024p", "num_frames": "256"},
+            files={"image": ("sample.jpg", fh)},
+            timeout=30,
+        )
+    assert created.status_code == 202, created.text
+    job_id = created.json()["id"]
+    said = client.predict(job_id, api_name="/cancel_image_to_video")
+    assert said in ("Canceled.", "Cancel requested: it stops at its next step.")
+    deadline = time.monotonic() + 60
+    status = ""
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{server}/v1/jobs/{job_id}", headers=auth, timeout=10).json()["status"]
+        if status in ("canceled", "succeeded", "failed"):
+            break
+        time.sleep(0.2)
+    assert status == "canceled"
+    summary, *_ = client.predict(job_id, api_name="/job_detail")
+    assert "Canceled" in summary
+    assert client.predict(job_id, api_name="/cancel_image_to_video") == "Canceled."  # idempotent
+    missing = client.predict("no-such-job", api_name="/cancel_image_to_video")
+    assert missing.startswith("**Not canceled:**") and "no such job" in missing

@@ -42,7 +42,7 @@ class History:
         ids = gr.State([])
         with gr.Row():
             with gr.Column():
-                job = gr.Dropdown(label="Job", choices=[], elem_id="history-job")
+                job = gr.Dropdown(label="Job", choices=[], allow_custom_value=True, elem_id="history-job")
                 summary = gr.Markdown(elem_id="history-summary")
                 params = gr.JSON(label="Parameters", elem_id="history-params")
                 again = gr.Button("Run again with these parameters", elem_id="history-again")
@@ -113,7 +113,7 @@ class History:
             self.pages.owner(request)
             view = self.service.view(self.service.get(job_id))
         except GenserveError as exc:
-            return render.error_markdown(exc.message), None, None, None
+            return render.error_markdown(exc.message, "Cannot show it"), None, None, None
         result = view.get("result") or {}
         shown = {"requested": view["params"], "effective": result.get("parameters") or {}}
         files = []
@@ -141,7 +141,7 @@ class History:
             self.pages.owner(request)
             record = self.service.get(job_id)
         except GenserveError as exc:
-            return [gr.skip(), render.error_markdown(exc.message), *skip_all]
+            return [gr.skip(), render.error_markdown(exc.message, "Cannot run it again"), *skip_all]
         out: list[Any] = [gr.Tabs(selected=record.task), f"Filled the {record.task} tab from job `{job_id}`."]
         inputs = self.input_files(record)
         for task, tab in self.pages.tabs.items():

@@ -305,7 +305,7 @@ class Pages:
             self.owner(request)
             record = self.service.cancel(job_id)
         except GenserveError as exc:
-            return render.error_markdown(exc.message)
+            return render.error_markdown(exc.message, "Not canceled")
         return "Canceled." if record.status == "canceled" else "Cancel requested: it stops at its next step."
 
 

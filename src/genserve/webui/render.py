@@ -98,9 +98,9 @@ def notes_markdown(view: dict[str, Any]) -> str:
     return "\n\n".join(lines)
 
 
-def error_markdown(message: str) -> str:
-    """A refused submission (the teaching message of the exception), shown inline."""
-    return f"**Not submitted:** {message}"
+def error_markdown(message: str, what: str = "Not submitted") -> str:
+    """A refused action (the teaching message of the exception), shown inline."""
+    return f"**{what}:** {message}"
 
 
 def output_file(view: dict[str, Any], service: Any, media_prefix: str) -> Path | None:
