@@ -95,7 +95,7 @@ def test_browser_login_generate_progress_play_history(tmp_path: Path, portrait: 
             prompt = page.locator("#image-to-video-param-prompt textarea, #image-to-video-param-prompt input")
             expect(prompt.first).to_have_value("")  # a suggestion, not a silent change
             page.click("#image-to-video-accept")
-            expect(prompt.first).to_have_value("the camera slowly zooms in on the subject")
+            expect(prompt.first).to_have_value("the camera zooming in slowly on the subject")
 
             # 3. enough frames that progress shows; start, and watch the progress bar
             frames = page.locator("#image-to-video-param-num_frames input[type=number]")
@@ -142,12 +142,13 @@ def test_browser_login_generate_progress_play_history(tmp_path: Path, portrait: 
             expect(page.locator("#history-gallery img").first).to_be_visible()
             page.locator("#history-gallery img").first.click()
             expect(page.locator("#history-summary")).to_contain_text("camera")
+            expect(page.locator("#history-params")).to_contain_text("zoom_in")  # the accepted suggestion
             page.screenshot(path=str(ARTIFACTS / "tab-history.png"), full_page=True)
             page.click("#history-again")
             expect(page.locator("#image-to-video-param-num_frames input[type=number]")).to_have_value(
                 str(NUM_FRAMES)
             )
-            expect(prompt.first).to_have_value("the camera slowly zooms in on the subject")
+            expect(prompt.first).to_have_value("the camera zooming in slowly on the subject")
         finally:
             browser.close()
     for name in ("login", "tab-image-to-video", "tab-talking-head", "tab-recognize", "tab-history"):

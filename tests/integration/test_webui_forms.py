@@ -18,6 +18,7 @@ from pydantic import ConfigDict, Field
 from genserve import tasks
 from genserve.api import create_app
 from genserve.api.access import SESSION_COOKIE
+from genserve.backends.camera_motion import motion_from_prompt
 from genserve.config import Settings
 from genserve.errors import InvalidInput
 from genserve.jobs.request import validate_params
@@ -148,9 +149,12 @@ def test_presets_are_valid_and_standard_is_the_defaults() -> None:
 def test_suggestions_follow_the_image_shape(landscape_png: Path, sample_image: Path, tmp_path: Path) -> None:
     portrait = suggest("image-to-video", 600, 900)
     assert portrait is not None and portrait.title == "gentle zoom-in"
-    assert ExtendedParams.model_validate(portrait.params).prompt.startswith("the camera slowly zooms in")
+    assert ExtendedParams.model_validate(portrait.params).prompt.startswith("the camera zooming in slowly")
     wide = suggest("image-to-video", 1920, 800)
     assert wide is not None and wide.title == "slow pan" and "pan" in wide.params["prompt"]
+    # the suggested prompts drive the camera backend as promised: gentle (half speed) motions
+    assert motion_from_prompt(portrait.params["prompt"]) == ("zoom_in", 0.5)
+    assert motion_from_prompt(wide.params["prompt"]) == ("pan_right", 0.5)
     assert suggest("image-to-video", 1000, 900) is None
     assert suggest("recognize", 600, 900) is None
     assert suggest_for_file("image-to-video", sample_image) is None  # 512x512: nothing to suggest

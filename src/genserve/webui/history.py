@@ -36,6 +36,8 @@ class History:
             columns=6,
             height=220,
             allow_preview=False,
+            fit_columns=False,
+            object_fit="contain",
             elem_id="history-gallery",
         )
         table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, elem_id="history-table")

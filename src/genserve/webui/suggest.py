@@ -38,7 +38,7 @@ def suggest(task: str, width: int, height: int) -> Suggestion | None:
             "gentle zoom-in",
             f"The image is a portrait ({width}x{height}); a slow push towards the subject keeps it "
             "in frame, where a pan would run out of room.",
-            {"prompt": "the camera slowly zooms in on the subject", "motion": "auto"},
+            {"prompt": "the camera zooming in slowly on the subject", "motion": "auto"},
         )
     if aspect >= LANDSCAPE_MIN_ASPECT:
         return Suggestion(
