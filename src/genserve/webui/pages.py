@@ -8,6 +8,8 @@ same queue the REST API feeds; the tab then follows the job's record until it fi
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import shutil
 import tempfile
 import time
@@ -250,30 +252,27 @@ class Pages:
         )
 
     def follow(self, tab: TaskTab, job_id: str) -> Iterator[list[Any]]:
-        """Yield the job's state until it finishes (bounded by the service's own time limits)."""
+        """Yield the job's state until it finishes (bounded by the service's own time limits).
+        The record is read again on each of the job's events, or every POLL_S when none come (a
+        worker in another process publishes on its own bus)."""
         settings = self.service.settings
         deadline = time.monotonic() + settings.run_timeout_s + settings.load_timeout_s
         last: tuple[Any, ...] | None = None
-        while True:
-            view = self.service.view(self.service.get(job_id))
-            if view["status"] in ("succeeded", "failed", "canceled") or time.monotonic() > deadline:
-                yield [
-                    render.status_html(view),
-                    render.notes_markdown(view),
-                    job_id,
-                    *self.result_values(tab, view),
-                ]
-                return
-            shown = (view["status"], view.get("progress"), view.get("queue_position"))
-            if shown != last:
-                last = shown
-                yield [
-                    render.status_html(view),
-                    render.notes_markdown(view),
-                    job_id,
-                    *([None] * (1 if tab.spec.name in VIDEO_TASKS else 2)),
-                ]
-            time.sleep(POLL_S)
+        empty = [None] * (1 if tab.spec.name in VIDEO_TASKS else 2)
+        with self.service.bus.subscribe(job_id) as events:
+            while True:
+                view = self.service.view(self.service.get(job_id))
+                finished = view["status"] in ("succeeded", "failed", "canceled")
+                if finished or time.monotonic() > deadline:
+                    outputs = self.result_values(tab, view)
+                    yield [render.status_html(view), render.notes_markdown(view), job_id, *outputs]
+                    return
+                shown = (view["status"], view.get("progress"), view.get("queue_position"))
+                if shown != last:
+                    last = shown
+                    yield [render.status_html(view), render.notes_markdown(view), job_id, *empty]
+                with contextlib.suppress(queue.Empty):
+                    events.get(timeout=POLL_S)
 
     def result_values(self, tab: TaskTab, view: dict[str, Any]) -> list[Any]:
         if tab.spec.name in VIDEO_TASKS:
