@@ -11,6 +11,8 @@ from genserve.backends.camera_motion import ease, motion_from_prompt, pose
     ("prompt", "preset", "speed"),
     [
         ("camera zooming in slowly", "zoom_in", 0.5),
+        ("the camera slowly zooms in on her face", "zoom_in", 0.5),
+        ("the camera pans right", "pan_right", 1.0),
         ("a quick zoom out over the city", "zoom_out", 1.6),
         ("pan left across the beach", "pan_left", 1.0),
         ("slowly tilt up to the sky", "tilt_up", 0.5),

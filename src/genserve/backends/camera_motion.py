@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 # prompt phrases -> preset, English and Chinese; first match wins, so the specific come first
 _PRESET_WORDS: tuple[tuple[str, str], ...] = (
-    ("zoom_out", r"zoom(ing)?[ -]?out|pull(ing)?[ -]?(back|out)|dolly[ -]?out|拉远|缩小|后退"),
-    ("zoom_in", r"zoom(ing)?[ -]?in|push(ing)?[ -]?in|dolly[ -]?in|close[ -]?up|推近|拉近|放大|推进"),
-    ("pan_left", r"pan(ning)?[ -]?(to the )?left|左移|向左|左摇"),
-    ("pan_right", r"pan(ning)?[ -]?(to the )?right|右移|向右|右摇"),
-    ("tilt_up", r"tilt(ing)?[ -]?up|pan(ning)?[ -]?up|上摇|向上|仰"),
-    ("tilt_down", r"tilt(ing)?[ -]?down|pan(ning)?[ -]?down|下摇|向下|俯"),
-    ("orbit", r"orbit(ing)?|circl(e|ing)|rotat(e|ing)|arc shot|环绕|旋转"),
+    ("zoom_out", r"zoom(s|ing)?[ -]?out|pull(s|ing)?[ -]?(back|out)|dolly[ -]?out|拉远|缩小|后退"),
+    ("zoom_in", r"zoom(s|ing)?[ -]?in|push(es|ing)?[ -]?in|dolly[ -]?in|close[ -]?up|推近|拉近|放大|推进"),
+    ("pan_left", r"pan(s|ning)?[ -]?(to the )?left|左移|向左|左摇"),
+    ("pan_right", r"pan(s|ning)?[ -]?(to the )?right|右移|向右|右摇"),
+    ("tilt_up", r"tilt(s|ing)?[ -]?up|pan(s|ning)?[ -]?up|上摇|向上|仰"),
+    ("tilt_down", r"tilt(s|ing)?[ -]?down|pan(s|ning)?[ -]?down|下摇|向下|俯"),
+    ("orbit", r"orbit(s|ing)?|circl(es|e|ing)|rotat(es|e|ing)|arc shot|环绕|旋转"),
     ("static", r"static|still|locked[ -]?off|固定|静止"),
     ("ken_burns", r"ken[ -]?burns|drift(ing)?|漂移"),
 )

@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from genserve.tasks.base import DegradeStep, Inputs, MediaInput, TaskSpec
 
-RESOLUTIONS: tuple[str, ...] = ("256p", "384p", "512p", "768p", "1024p")
 Resolution = Literal["256p", "384p", "512p", "768p", "1024p"]
-MOTIONS: tuple[str, ...] = (
-    "auto",
-    "static",
-    "zoom_in",
-    "zoom_out",
-    "pan_left",
-    "pan_right",
-    "tilt_up",
-    "tilt_down",
-    "ken_burns",
-    "orbit",
-)
+RESOLUTIONS: tuple[str, ...] = get_args(Resolution)
 Motion = Literal[
     "auto",
     "static",
@@ -36,6 +24,7 @@ Motion = Literal[
     "ken_burns",
     "orbit",
 ]
+MOTIONS: tuple[str, ...] = get_args(Motion)
 
 
 class ImageToVideoParams(BaseModel):
