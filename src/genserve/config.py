@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     offline: bool = Field(False, description="Never reach a model hub; use local dirs and the cache only")
     # the sonic talking-head backend runs upstream Sonic from its own checkout and Python environment
     sonic_dir: Path | None = Field(None, description="A checkout of github.com/jixiaozhong/Sonic")
-    sonic_checkpoints: Path | None = Field(None, description="Sonic's weights (default: <sonic_dir>/checkpoints)")
+    sonic_checkpoints: Path | None = Field(
+        None, description="Sonic's weights (default: <sonic_dir>/checkpoints)"
+    )
     sonic_python: Path | None = Field(
         None, description="Python of Sonic's own environment (default: <sonic_dir>/.venv/bin/python)"
     )
