@@ -114,8 +114,15 @@ def list_jobs(
     cursor: str | None = Query(None, description="next_cursor of the previous page"),
 ) -> dict[str, Any]:
     svc = service_of(request)
+    # with API keys configured, each key lists its own jobs (as in the web UI's history)
     records, next_cursor = svc.list_jobs(
-        status=status, task=task, backend=backend, git_commit=git_commit, limit=limit, cursor=cursor
+        status=status,
+        task=task,
+        backend=backend,
+        git_commit=git_commit,
+        limit=limit,
+        cursor=cursor,
+        owner=request.state.owner,
     )
     return {"jobs": [svc.view(r, base_url(request)) for r in records], "next_cursor": next_cursor}
 
