@@ -10,8 +10,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from genserve.backends.base import Backend, Progress, RunOutput, VideoOutput
+from genserve.backends.camera import render_frames
 from genserve.backends.registry import register, unregister
 from genserve.config import Settings
 from genserve.errors import OutOfMemory
@@ -53,17 +55,23 @@ def test_same_request_gives_identical_frames(settings: Settings, landscape_png: 
     assert np.abs(fa.astype(np.int16) - fb).mean() < 0.5
 
 
-def test_camera_motion_is_smooth_without_jitter(settings: Settings, landscape_png: Path) -> None:
-    """Pan: the content moves the same way every frame, by similar amounts (no back-and-forth)."""
-    result = run_job(
-        _i2v(landscape_png, resolution="256p", num_frames=12, motion="pan_right"), settings=settings
-    )
-    frames = read_frames(result.outputs[0].path).astype(np.float32).mean(axis=3)
-    # horizontal position of the white square in each frame
-    xs = [float(np.argwhere(f > 230)[:, 1].mean()) for f in frames]
+def test_camera_motion_is_smooth_without_jitter(landscape_png: Path) -> None:
+    """Pan: the content moves the same way every frame, accelerating then slowing (no back-and-forth).
+
+    Measured on the rendered frames: the encoder's few grey levels of noise are not the camera's.
+    """
+    src = np.asarray(Image.open(landscape_png).convert("RGB"))
+    frames = list(render_frames(src, 408, 256, 12, "pan_right", 1.0))
+    # horizontal centroid of the white square, weighted by brightness above the background
+    xs = []
+    for f in frames:
+        white = np.clip(f.min(axis=2).astype(np.float32) - 200, 0, None)
+        xs.append(float((white.sum(axis=0) * np.arange(f.shape[1])).sum() / white.sum()))
     steps = np.diff(xs)
-    assert (steps < 0.5).all()  # the camera moves right, so the content moves left, every frame
+    assert (steps < 0).all()  # the camera moves right, so the content moves left, every frame
     assert xs[0] - xs[-1] > 20
+    # eased: the middle step is the biggest, the ends the smallest
+    assert abs(steps[len(steps) // 2]) > 2 * max(abs(steps[0]), abs(steps[-1]))
 
 
 def test_warnings_name_parameters_the_backend_ignores(settings: Settings, landscape_png: Path) -> None:
