@@ -223,11 +223,28 @@ class DiffusersBackend(Backend):
 
     # -- per-model hooks -------------------------------------------------------------------------
 
+    # the pipeline argument that conditions on the frame rate, and whether the model takes a prompt
+    fps_argument: ClassVar[str]
+    takes_prompt: ClassVar[bool] = True
+
     def call_kwargs(
         self, image: Image.Image, params: ImageToVideoParams, width: int, height: int, frames: int
     ) -> dict[str, Any]:
         """The pipeline's arguments for these parameters (besides generator, output_type, steps)."""
-        raise NotImplementedError
+        kwargs: dict[str, Any] = {
+            "image": image,
+            "height": height,
+            "width": width,
+            "num_frames": frames,
+            self.fps_argument: params.fps,
+        }
+        if self.takes_prompt:
+            kwargs.update(
+                prompt=params.prompt,
+                negative_prompt=params.negative_prompt or None,
+                guidance_scale=params.guidance_scale,
+            )
+        return kwargs
 
     def frames_to_generate(self, num_frames: int) -> int:
         """Frames to ask the model for (at least ``num_frames``; the video keeps ``num_frames``)."""

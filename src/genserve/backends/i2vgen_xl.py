@@ -11,11 +11,8 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from PIL import Image
-
 from genserve.backends.base import Availability
 from genserve.backends.diffusers_adapter import DiffusersBackend
-from genserve.tasks.image_to_video import ImageToVideoParams
 
 TRANSFORMERS_BREAKS_AT = (5, 6)
 
@@ -26,6 +23,7 @@ class I2VGenXLBackend(DiffusersBackend):
     version = "1.0"
     default_model = "ali-vilab/i2vgen-xl"
     pipeline_class = "I2VGenXLPipeline"
+    fps_argument = "target_fps"  # I2VGen-XL is conditioned on the frame rate
     variant = "fp16"
     # NOTE: ~14 GiB at 512p/16 frames in fp16 (UNet ~2.8 GiB of weights + activations), rounded up.
     vram_gb = 16.0
@@ -43,17 +41,3 @@ class I2VGenXLBackend(DiffusersBackend):
                 "pip install 'transformers==4.57.6'",
             )
         return super().availability(settings)
-
-    def call_kwargs(
-        self, image: Image.Image, params: ImageToVideoParams, width: int, height: int, frames: int
-    ) -> dict[str, Any]:
-        return {
-            "image": image,
-            "prompt": params.prompt,
-            "negative_prompt": params.negative_prompt or None,
-            "height": height,
-            "width": width,
-            "num_frames": frames,
-            "target_fps": params.fps,  # I2VGen-XL is conditioned on the frame rate
-            "guidance_scale": params.guidance_scale,
-        }

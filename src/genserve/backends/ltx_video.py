@@ -8,12 +8,7 @@ smallest such count at or above ``num_frames`` and keeps the first ``num_frames`
 
 from __future__ import annotations
 
-from typing import Any
-
-from PIL import Image
-
 from genserve.backends.diffusers_adapter import DiffusersBackend
-from genserve.tasks.image_to_video import ImageToVideoParams
 
 
 class LTXVideoBackend(DiffusersBackend):
@@ -22,6 +17,7 @@ class LTXVideoBackend(DiffusersBackend):
     version = "1.0"
     default_model = "Lightricks/LTX-Video"
     pipeline_class = "LTXImageToVideoPipeline"
+    fps_argument = "frame_rate"  # LTX-Video is conditioned on the frame rate
     # the hub repo's model_index.json names the text-to-video pipeline; the components are shared
     compatible_pipelines = ("LTXPipeline",)
     size_multiple = 32
@@ -30,17 +26,3 @@ class LTXVideoBackend(DiffusersBackend):
 
     def frames_to_generate(self, num_frames: int) -> int:
         return 8 * ((max(num_frames, 1) - 1 + 7) // 8) + 1
-
-    def call_kwargs(
-        self, image: Image.Image, params: ImageToVideoParams, width: int, height: int, frames: int
-    ) -> dict[str, Any]:
-        return {
-            "image": image,
-            "prompt": params.prompt,
-            "negative_prompt": params.negative_prompt or None,
-            "height": height,
-            "width": width,
-            "num_frames": frames,
-            "frame_rate": params.fps,  # LTX-Video is conditioned on the frame rate
-            "guidance_scale": params.guidance_scale,
-        }

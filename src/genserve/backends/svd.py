@@ -8,12 +8,7 @@ output size, which genserve resizes to (keeping the aspect) before the call.
 
 from __future__ import annotations
 
-from typing import Any
-
-from PIL import Image
-
 from genserve.backends.diffusers_adapter import DiffusersBackend
-from genserve.tasks.image_to_video import ImageToVideoParams
 
 
 class StableVideoDiffusionBackend(DiffusersBackend):
@@ -22,18 +17,9 @@ class StableVideoDiffusionBackend(DiffusersBackend):
     version = "1.0"
     default_model = "stabilityai/stable-video-diffusion-img2vid-xt"
     pipeline_class = "StableVideoDiffusionPipeline"
+    fps_argument = "fps"  # micro-conditioning (the pipeline passes fps - 1 to the UNet)
+    takes_prompt = False
     variant = "fp16"
     unsupported_params = ("motion", "prompt", "negative_prompt", "guidance_scale")
     # NOTE: ~12 GiB at 576x1024/14 frames with decode_chunk_size 8 in fp16, rounded up.
     vram_gb = 16.0
-
-    def call_kwargs(
-        self, image: Image.Image, params: ImageToVideoParams, width: int, height: int, frames: int
-    ) -> dict[str, Any]:
-        return {
-            "image": image,
-            "height": height,
-            "width": width,
-            "num_frames": frames,
-            "fps": params.fps,  # micro-conditioning (the pipeline passes fps - 1 to the UNet)
-        }
