@@ -54,14 +54,20 @@ def select_device(requested: str, supported: tuple[str, ...]) -> tuple[str, list
 
 
 class PeakMemory:
-    """Samples this process's RSS in a thread while a job runs; reads torch's CUDA peak when in use."""
+    """This process's peak RSS while a job runs, and torch's CUDA peak when in use.
+
+    On Linux the kernel keeps the high-water mark itself: it is reset at the start
+    (``/proc/self/clear_refs``) and read at the end (``VmHWM``), so nothing runs beside the job.
+    Elsewhere a thread samples the RSS every ``interval`` seconds. Jobs running side by side in
+    one process share one RSS: each reports the process's peak since the latest job started.
+    """
 
     def __init__(self, device: str, interval: float = 0.02) -> None:
         self.device = device
         self.interval = interval
         self.peak_rss = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True, name="genserve-mem")
+        self._thread: threading.Thread | None = None
         self.gpu_mb: float | None = None
 
     def _sample(self) -> None:
@@ -82,14 +88,19 @@ class PeakMemory:
         cuda = self._torch_cuda()
         if cuda is not None:
             cuda.reset_peak_memory_stats()
-        self._thread.start()
+        if not reset_high_water_mark():
+            self._thread = threading.Thread(target=self._sample, daemon=True, name="genserve-mem")
+            self._thread.start()
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._stop.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+        else:
+            self.peak_rss = high_water_mark() or 0
         self.peak_rss = max(self.peak_rss, psutil.Process().memory_info().rss)
         cuda = self._torch_cuda()
         if cuda is not None:
@@ -98,3 +109,25 @@ class PeakMemory:
     @property
     def cpu_rss_mb(self) -> float:
         return self.peak_rss / 2**20
+
+
+def reset_high_water_mark() -> bool:
+    """Reset the kernel's peak RSS of this process to its current RSS (Linux 4.0+); False elsewhere."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    return high_water_mark() is not None
+
+
+def high_water_mark() -> int | None:
+    """The kernel's peak RSS of this process in bytes (``VmHWM``), or None where there is none."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

@@ -70,8 +70,8 @@ def open_image(path: str | Path, *, argument: str = "image", max_pixels: int = 4
         )
     try:
         img.load()
-        upright: Image.Image = ImageOps.exif_transpose(img) or img
-        return to_rgb(upright)
+        ImageOps.exif_transpose(img, in_place=True)  # no copy when there is nothing to turn
+        return to_rgb(img)
     except (OSError, ValueError, SyntaxError) as exc:
         raise MediaError(
             f"image data is corrupt or truncated ({exc})",
