@@ -225,5 +225,6 @@ def main() -> None:
     print(f"target <= 3 s per image: {'met' if ok_speed else 'NOT met'} ({medians['run_job']:.2f} s)")
     print(f"target overhead <= 1.05: {'met' if overhead <= 1.05 else 'NOT met'} (x{overhead:.3f})")
 
+
 if __name__ == "__main__":
     sys.exit(main())
