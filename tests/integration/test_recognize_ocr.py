@@ -294,3 +294,34 @@ def test_labels_missing_extra_gives_empty_objects_and_a_warning(
     result = recognize(settings, BackendCache(1), [sample_image])
     assert result["objects"] == []
     assert any("pip install 'genserve[labels]'" in w for w in result["warnings"])
+
+
+def test_detector_input_in_float32_is_the_same_input(tmp_path: Path) -> None:
+    import numpy as np
+    from rapidocr import RapidOCR
+
+    from genserve.backends.ocr import float32_detector_input
+
+    rng = np.random.default_rng(3)
+    page = rng.integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
+    stock = RapidOCR(params={"Global.log_level": "error"})
+    tuned = RapidOCR(params={"Global.log_level": "error"})
+    assert float32_detector_input(tuned)
+    assert tuned.text_det.mean.dtype == np.float32 and tuned.text_det.std.dtype == np.float32
+    expected = stock._load_det_model().get_preprocess()(page)
+    got = tuned.text_det.get_preprocess()(page)
+    assert got.dtype == expected.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+
+
+def test_loaded_backend_builds_the_detector_input_in_float32(settings: Settings) -> None:
+    import numpy as np
+
+    from genserve.backends.ocr import RapidOCRBackend
+
+    backend = RapidOCRBackend(settings)
+    backend.load("cpu")
+    try:
+        assert backend.engine.text_det.mean.dtype == np.float32
+    finally:
+        backend.unload()

@@ -95,6 +95,7 @@ class RapidOCRBackend(Backend):
                 "Det.limit_side_len": DETECT_MAX_SIDE + 32,
             }
         )
+        float32_detector_input(self.engine)
         self.load_labeler(device)
         super().load(device)
 
@@ -257,6 +258,24 @@ class RapidOCRBackend(Backend):
             if str(text).strip()
         ]
         return Reading(pieces, flipped)
+
+
+def float32_detector_input(engine: Any) -> bool:
+    """Keep rapidocr's detector input in float32 from the start.
+
+    rapidocr normalises the page with float64 mean/std arrays, so the whole 2000x1500x3 page is
+    computed in float64 and only then cast to float32 for the model: about 0.2 s of a 2.3 s page
+    here. With float32 mean/std the same arithmetic gives the same float32 input (a test compares
+    them) in a fraction of the time. Returns False, changing nothing, where this rapidocr version
+    keeps them elsewhere.
+    """
+    load_detector = getattr(engine, "_load_det_model", None)
+    detector = load_detector() if callable(load_detector) else getattr(engine, "text_det", None)
+    if detector is None or getattr(detector, "mean", None) is None or getattr(detector, "std", None) is None:
+        return False
+    detector.mean = np.asarray(detector.mean, dtype=np.float32)
+    detector.std = np.asarray(detector.std, dtype=np.float32)
+    return True
 
 
 def detect_scale(width: int, height: int) -> float:
