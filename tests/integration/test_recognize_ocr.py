@@ -325,3 +325,36 @@ def test_loaded_backend_builds_the_detector_input_in_float32(settings: Settings)
         assert backend.engine.text_det.mean.dtype == np.float32
     finally:
         backend.unload()
+
+
+def test_large_page_is_resized_once_straight_to_the_detector_size(
+    settings: Settings, cache: BackendCache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    img, ink = render_page(LINES[2:3], size=(2048, 1536), font_px=60, origin=(300, 700))
+    path = tmp_path / "page.png"
+    img.save(path)
+    recognize(settings, cache, [path], labels=False)  # loads the backend into the cache
+    (backend, _lock) = next(iter(cache._entries.values()))
+    engine = backend.engine
+    seen: list[tuple[int, ...]] = []
+    detector_pre = type(engine.text_det).get_preprocess
+
+    def spy(self: Any) -> Any:
+        pre = detector_pre(self)
+        resize = pre.resize
+
+        def record(image: Any) -> Any:
+            seen.append(image.shape[:2])
+            out = resize(image)
+            seen.append(out.shape[:2])
+            return out
+
+        pre.resize = record
+        return pre
+
+    monkeypatch.setattr(type(engine.text_det), "get_preprocess", spy)
+    result = recognize(settings, cache, [path], labels=False)
+    # rapidocr's detector would resize a 2000-wide page again to 2016 (sides are multiples of 32)
+    assert seen[0] == seen[1] == (1504, 1984)
+    (block,) = result["text_blocks"]
+    assert covers(block["bbox"], ink[0]) and inside(block["bbox"], ink[0], slack=30)

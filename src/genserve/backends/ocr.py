@@ -232,9 +232,12 @@ class RapidOCRBackend(Backend):
         """One rapidocr pass over an RGB array (downscaled for detection when very large)."""
         h, w = rgb.shape[:2]
         scale = detect_scale(w, h)
+        scale_x = scale_y = 1.0
         if scale != 1.0:
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            # straight to the detector's own size (sides a multiple of 32): one resize, not two
+            size = (detect_side(w * scale), detect_side(h * scale))
             rgb = cv2.resize(rgb, size, interpolation=resize_interpolation(scale))
+            scale_x, scale_y = size[0] / w, size[1] / h
         bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
         engine = self.engine
         with self._lock:  # rapidocr keeps per-call settings on the engine object
@@ -250,7 +253,7 @@ class RapidOCRBackend(Backend):
             return Reading([], flipped)
         pieces = [
             Piece(
-                box=[[float(x) / scale, float(y) / scale] for x, y in np.asarray(box).tolist()],
+                box=[[float(x) / scale_x, float(y) / scale_y] for x, y in np.asarray(box).tolist()],
                 text=str(text).strip(),
                 score=float(score),
             )
@@ -285,6 +288,11 @@ def detect_scale(width: int, height: int) -> float:
     if min(width, height) < DETECT_MIN_SIDE:
         return min(MAX_UPSCALE, DETECT_MIN_SIDE / min(width, height), DETECT_MAX_SIDE / max(width, height))
     return 1.0
+
+
+def detect_side(length: float) -> int:
+    """A side of the detector's input: a multiple of 32, rounded as rapidocr rounds it."""
+    return max(32, round(int(length) / 32) * 32)
 
 
 def resize_interpolation(scale: float) -> int:
