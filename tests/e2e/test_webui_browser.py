@@ -8,6 +8,7 @@ camera backend, watches the progress bar move, plays the video, and opens the hi
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -153,3 +154,65 @@ def test_browser_login_generate_progress_play_history(tmp_path: Path, portrait: 
             browser.close()
     for name in ("login", "tab-image-to-video", "tab-talking-head", "tab-recognize", "tab-history"):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
+
+
+def test_browser_recognize_batch_and_run_again(tmp_path: Path) -> None:
+    """Three images in one recognize job from the page; each comes back outlined, in order, and
+    "run again" puts the further images back in their box."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    font = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+    if not font.exists():
+        pytest.skip("needs fonts-wqy-microhei (scripts/setup.sh)")
+    from PIL import ImageDraw, ImageFont
+    from playwright.sync_api import expect, sync_playwright
+
+    pages = []
+    for name, text in (("first", "第一张 first"), ("second", "Second 2"), ("third", "第三 333")):
+        img = Image.new("RGB", (640, 200), "white")
+        ImageDraw.Draw(img).text((30, 60), text, font=ImageFont.truetype(str(font), 48), fill="black")
+        img.save(tmp_path / f"{name}.png")
+        pages.append(tmp_path / f"{name}.png")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    settings = Settings(output_dir=tmp_path / "outputs", data_dir=tmp_path / "data")
+    with webui_server(settings) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(STEP_MS)
+            page.goto(f"{base}/ui/")
+            page.click("#tab-recognize-button")
+            page.locator("#recognize-image input[type=file]").set_input_files(str(pages[0]))
+            page.locator("#recognize-image-more input[type=file]").set_input_files(
+                [str(x) for x in pages[1:]]
+            )
+            # the file list shows each name with its extension in a separate element
+            expect(page.locator("#recognize-image-more")).to_contain_text(
+                re.compile(r"second\s*\.png.*third\s*\.png")
+            )
+            page.click("#recognize-submit")
+            expect(page.locator('#recognize-status progress[data-status="succeeded"]')).to_be_attached(
+                timeout=JOB_MS
+            )
+            gallery = page.locator("#recognize-boxes")
+            expect(gallery.locator("img")).to_have_count(3)
+            for name in ("first.png", "second.png", "third.png"):
+                expect(gallery).to_contain_text(name)
+            expect(page.locator("#recognize-json")).to_contain_text("third.png")
+            page.screenshot(path=str(ARTIFACTS / "recognize-batch.png"), full_page=True)
+
+            # a fresh page: the form is empty again, then "run again" fills it from the history
+            page.reload()
+            page.click("#tab-recognize-button")
+            expect(page.locator("#recognize-image-more")).not_to_contain_text("third")
+            page.click("#tab-history-button")
+            expect(page.locator("#history-table")).to_contain_text("recognize", timeout=STEP_MS)
+            expect(page.locator("#history-gallery img").first).to_be_visible()
+            page.locator("#history-gallery img").first.click()
+            expect(page.locator("#history-summary")).to_contain_text("rapidocr")
+            page.click("#history-again")
+            more = page.locator("#recognize-image-more")
+            expect(more).to_contain_text(re.compile(r"second\s*\.png.*third\s*\.png"), timeout=STEP_MS)
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "recognize-batch.png").stat().st_size > 10_000

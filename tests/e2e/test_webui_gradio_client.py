@@ -52,6 +52,9 @@ def test_endpoints_are_listed(client: Client) -> None:
     # one parameter per media input, the backend, then one per Params field
     params = named["/run_image_to_video"]["parameters"]
     assert len(params) == 1 + 1 + len(TASKS["image-to-video"].params_model.model_fields)
+    # recognize takes a batch: its first image, then the further images
+    params = named["/run_recognize"]["parameters"]
+    assert len(params) == 1 + 1 + 1 + len(TASKS["recognize"].params_model.model_fields)
 
 
 def test_image_to_video_through_the_client(client: Client, landscape_png: Path) -> None:
@@ -103,26 +106,58 @@ def test_talking_head_through_the_client(client: Client, sample_image: Path, spe
     assert info.has_audio and info.short_side == 256 and abs(info.duration - info.audio_duration) < 0.5
 
 
+def text_page(path: Path, text: str) -> Path:
+    page = Image.new("RGB", (640, 200), "white")
+    ImageDraw.Draw(page).text((30, 60), text, font=ImageFont.truetype(str(FONT), 48), fill="black")
+    page.save(path)
+    return path
+
+
+def red_outlines(picture: str) -> np.ndarray:
+    drawn = np.asarray(Image.open(picture).convert("RGB")).astype(int)
+    return (drawn[..., 0] > 200) & (drawn[..., 1] < 90) & (drawn[..., 2] < 90)
+
+
 @pytest.mark.skipif(not FONT.exists(), reason="needs fonts-wqy-microhei (scripts/setup.sh)")
 def test_recognize_returns_json_and_the_image_with_boxes(client: Client, tmp_path: Path) -> None:
-    page = Image.new("RGB", (640, 200), "white")
-    ImageDraw.Draw(page).text(
-        (30, 60), "genserve 服务 2024", font=ImageFont.truetype(str(FONT), 48), fill="black"
-    )
-    path = tmp_path / "text.png"
-    page.save(path)
-    status, notes, job_id, boxes, result = client.predict(
-        handle_file(str(path)), "rapidocr", *form("recognize", labels=False), api_name="/run_recognize"
+    path = text_page(tmp_path / "text.png", "genserve 服务 2024")
+    status, notes, job_id, gallery, result = client.predict(
+        handle_file(str(path)), None, "rapidocr", *form("recognize", labels=False), api_name="/run_recognize"
     )
     assert 'data-status="succeeded"' in status and job_id in status, notes
     text = " ".join(b["text"] for b in result["text_blocks"])
     assert "genserve" in text.lower() and "2024" in text
-    drawn = np.asarray(Image.open(boxes).convert("RGB")).astype(int)
-    red = (drawn[..., 0] > 200) & (drawn[..., 1] < 90) & (drawn[..., 2] < 90)
+    (shown,) = gallery
+    assert shown["caption"] == "text.png"
+    red = red_outlines(shown["image"])
     assert red.sum() > 200  # outlines drawn around the text
     x0, y0, x1, y1 = result["text_blocks"][0]["bbox"]
     assert red[int(y0) : int(y1) + 3, int(x0) : int(x1) + 3].any()
     json.dumps(result)  # the JSON is plain data
+
+
+@pytest.mark.skipif(not FONT.exists(), reason="needs fonts-wqy-microhei (scripts/setup.sh)")
+def test_recognize_batch_of_three_in_one_job(client: Client, tmp_path: Path) -> None:
+    first = text_page(tmp_path / "first.png", "第一张 first")
+    more = [text_page(tmp_path / "second.png", "Second 2"), text_page(tmp_path / "third.png", "第三 333")]
+    status, notes, job_id, gallery, result = client.predict(
+        handle_file(str(first)),
+        [handle_file(str(p)) for p in more],
+        "rapidocr",
+        *form("recognize", labels=False),
+        api_name="/run_recognize",
+    )
+    assert 'data-status="succeeded"' in status and job_id in status, notes
+    items = result["items"]
+    assert [i["image_path"] for i in items] == ["first.png", "second.png", "third.png"]
+    texts = ["".join(b["text"] for b in i["text_blocks"]).replace(" ", "") for i in items]
+    assert "第一张" in texts[0] and "Second2" in texts[1] and "333" in texts[2]
+    # one outlined picture per image, in the same order, each with its own boxes
+    assert [g["caption"] for g in gallery] == ["first.png", "second.png", "third.png"]
+    for shown, item in zip(gallery, items, strict=True):
+        red = red_outlines(shown["image"])
+        x0, y0, x1, y1 = item["text_blocks"][0]["bbox"]
+        assert red[int(y0) : int(y1) + 3, int(x0) : int(x1) + 3].any()
 
 
 def test_no_key_no_client(server: str) -> None:

@@ -3,6 +3,9 @@ and download; "run again" fills the job's task tab with its inputs and parameter
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +22,7 @@ if TYPE_CHECKING:
     from genserve.webui.pages import Pages
 
 HISTORY_LIMIT = 30
+AGAIN_KEEP_S = 600.0  # the copies "run again" hands to the page are kept this long (gradio caches its own)
 THUMB_PX = 160
 COLUMNS = ["job", "task", "backend", "status", "created", "parameters"]
 
@@ -145,12 +149,13 @@ class History:
         except GenserveError as exc:
             return [gr.skip(), render.error_markdown(exc.message, "Cannot run it again"), *skip_all]
         out: list[Any] = [gr.Tabs(selected=record.task), f"Filled the {record.task} tab from job `{job_id}`."]
-        inputs = self.input_files(record)
+        inputs = named_copies(self.input_files(record), record.request.get("input_names") or {})
         for task, tab in self.pages.tabs.items():
             if task != record.task:
                 out.extend(gr.skip() for _ in tab.fields)
                 continue
             out.extend(str(inputs[m.name][0]) if inputs.get(m.name) else None for m in TASKS[task].inputs)
+            out.extend([str(p) for p in inputs.get(name, [])[1:]] or None for name in tab.more)
             out.append(record.backend)
             params = dict(record.request.get("params") or {})
             effective = (record.result or {}).get("parameters") or {}
@@ -158,3 +163,24 @@ class History:
                 params["seed"] = effective["seed"]  # the same seed: the same result again
             out.extend(values_from_params(tab.specs, params))
         return out
+
+
+def named_copies(inputs: dict[str, list[Path]], names: dict[str, list[str]]) -> dict[str, list[Path]]:
+    """Copies of a job's stored inputs under the names the client uploaded them with, so a job run
+    again reports the same ``image_path``s (the store keeps them under its own names)."""
+    root = Path(tempfile.gettempdir()) / "genserve-ui-again"
+    root.mkdir(exist_ok=True)
+    for old in root.iterdir():  # earlier copies: gradio copied what it needed long ago
+        if time.time() - old.stat().st_mtime > AGAIN_KEEP_S:
+            shutil.rmtree(old, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(dir=root))
+    out: dict[str, list[Path]] = {}
+    for key, paths in inputs.items():
+        given = names.get(key) or []
+        for i, path in enumerate(paths):
+            name = Path(given[i]).name if i < len(given) and given[i] else path.name
+            target = folder / key / str(i) / name
+            target.parent.mkdir(parents=True)
+            shutil.copyfile(path, target)
+            out.setdefault(key, []).append(target)
+    return out

@@ -39,13 +39,15 @@ class TaskTab:
     spec: TaskSpec
     specs: list[WidgetSpec]
     media: list[Any] = field(default_factory=list)
+    more: dict[str, Any] = field(default_factory=dict)  # a batch input's further files, by input name
     widgets: list[Any] = field(default_factory=list)
     backend: Any = None
 
     @property
     def fields(self) -> list[Any]:
-        """Everything "run again" fills: the media inputs, the backend and the parameters."""
-        return [*self.media, self.backend, *self.widgets]
+        """Everything "run again" fills (and a run takes): the media inputs, the further files of
+        batch inputs, the backend and the parameters."""
+        return [*self.media, *self.more.values(), self.backend, *self.widgets]
 
 
 def slug(task: str) -> str:
@@ -106,6 +108,13 @@ class Pages:
                     else:
                         box = gr.Image(type="filepath", label=label, elem_id=f"{name}-{media.name}")
                     tab.media.append(box)
+                    if media.multiple:
+                        tab.more[media.name] = gr.File(
+                            label=f"More {media.kind}s: read in the same job, after the one above",
+                            file_count="multiple",
+                            file_types=[media.kind],
+                            elem_id=f"{name}-{media.name}-more",
+                        )
                 suggestion_text = gr.Markdown(visible=False, elem_id=f"{name}-suggestion")
                 accept = gr.Button("Use this suggestion", visible=False, elem_id=f"{name}-accept", size="sm")
                 suggested = gr.State({})
@@ -135,7 +144,13 @@ class Pages:
                     outputs = [gr.Video(label="Result", autoplay=True, elem_id=f"{name}-video")]
                 else:
                     outputs = [
-                        gr.Image(label="Text found (numbered boxes)", format="png", elem_id=f"{name}-boxes"),
+                        gr.Gallery(
+                            label="Text found (numbered boxes), one picture per image",
+                            format="png",
+                            columns=2,
+                            object_fit="contain",  # a page or a banner shown whole, not cropped
+                            elem_id=f"{name}-boxes",
+                        ),
                         gr.JSON(label="Result", elem_id=f"{name}-json"),
                     ]
 
@@ -161,7 +176,7 @@ class Pages:
         )
         submit.click(
             self._runner(tab),
-            inputs=[*tab.media, tab.backend, *tab.widgets],
+            inputs=tab.fields,
             outputs=[status, notes, job_id, *outputs],
             api_name=f"run_{slug(name)}",
             concurrency_limit=None,
@@ -208,13 +223,15 @@ class Pages:
 
     def _runner(self, tab: TaskTab) -> Any:
         spec = tab.spec
-        n_media = len(spec.inputs)
+        n_media, n_more = len(spec.inputs), len(tab.more)
 
         def run(request: gr.Request, *values: Any) -> Iterator[list[Any]]:
-            media, backend, widget_values = values[:n_media], values[n_media], values[n_media + 1 :]
+            media = values[:n_media]
+            more = dict(zip(tab.more, values[n_media : n_media + n_more], strict=True))
+            backend, widget_values = values[n_media + n_more], values[n_media + n_more + 1 :]
             empty = [None] * (1 if spec.name in VIDEO_TASKS else 2)
             try:
-                sub = self.submission(tab, media, backend, widget_values, self.owner(request))
+                sub = self.submission(tab, media, backend, widget_values, self.owner(request), more)
                 record = self.service.submit(sub)
             except GenserveError as exc:
                 yield [
@@ -229,11 +246,19 @@ class Pages:
         return run
 
     def submission(
-        self, tab: TaskTab, media: Any, backend: str | None, values: Any, owner: str | None
+        self,
+        tab: TaskTab,
+        media: Any,
+        backend: str | None,
+        values: Any,
+        owner: str | None,
+        more: dict[str, Any] | None = None,
     ) -> Submission:
+        """The job the form describes; a batch input's further files follow its first, in order."""
         files: dict[str, list[Upload]] = {}
         for item, path in zip(tab.spec.inputs, media, strict=True):
-            if not path:
+            paths = [p for p in [path, *((more or {}).get(item.name) or [])] if p]
+            if not paths:
                 if item.required:
                     raise InvalidInput(
                         "is required",
@@ -242,7 +267,7 @@ class Pages:
                         f"in the {item.name.capitalize()} box",
                     )
                 continue
-            files[item.name] = [copy_upload(Path(path))]
+            files[item.name] = [copy_upload(Path(p)) for p in paths]
         return Submission(
             task=tab.spec.name,
             params=params_from_values(tab.specs, list(values)),
@@ -283,19 +308,22 @@ class Pages:
         result = view.get("result")
         if view["status"] != "succeeded" or not result:
             return [None, result]
-        return [self.boxes_image(view), result]
+        return [self.boxes_gallery(view), result]
 
-    def boxes_image(self, view: dict[str, Any]) -> Any:
+    def boxes_gallery(self, view: dict[str, Any]) -> list[tuple[Any, str]] | None:
+        """Each input image with its text blocks outlined, captioned with the uploaded file's name."""
         record = self.service.get(view["id"])
         refs = record.request.get("inputs") or {}
         try:
-            image = self.service.artifacts.input_paths(record.id, refs).get("image", [None])[0]
+            images = self.service.artifacts.input_paths(record.id, refs).get("image") or []
         except GenserveError:
             return None
-        if image is None:
-            return None
         result = view.get("result") or {}
-        return render.draw_text_boxes(image, result.get("text_blocks") or [])
+        items = result.get("items") or [result]
+        return [
+            (render.draw_text_boxes(image, item.get("text_blocks") or []), str(item.get("image_path") or ""))
+            for image, item in zip(images, items, strict=False)
+        ] or None
 
     def _cancel(self, job_id: str, request: gr.Request) -> str:
         if not job_id:
