@@ -1,6 +1,6 @@
 """recognize on a 2048x1536 page: seconds per image, and genserve's overhead over a direct rapidocr call.
 
-    .venv/bin/python bench/bench_recognize.py [--repeats 9] [--no-api]
+    .venv/bin/python bench/bench_recognize.py [--repeats 9] [--no-api] [--batch N]
 
 The page: a heading and two columns of Chinese/English paragraphs (21 lines), rendered with
 fonts-wqy-microhei. Measured in the same run, in rounds (each variant once per round, shuffled):
@@ -14,15 +14,20 @@ fonts-wqy-microhei. Measured in the same run, in rounds (each variant once per r
   output folder, result.json), backend warm, labels off (so both do the same model work);
 - **API**: ``POST /api/v1/recognize`` (multipart upload) to a real ``genserve serve`` on 127.0.0.1,
   labels off;
-- **run_job + labels**: the same with EfficientNet-Lite0 labels on (reported, not in the ratio).
-
-Targets (source document 003): ≤ 3 s per image on this CPU; overhead ≤ 1.05, taken as the median
-over rounds of each round's run_job / (direct, same work) and API / (direct, same work) (the
-machine's speed drifts between rounds). The ratios to plain ``direct`` are printed too.
+- **run_job + labels**: the same with EfficientNet-Lite0 labels on (reported, not in the ratio);
+- with ``--batch N``, **API batch of N**: one request carrying N copies of the page (one job),
+  its time divided by N: the time per page of a batch, to compare with **API**.
 
 Then each path's own work, free of the models' run-to-run noise: the same page through direct,
 run_job and the API (in-process test client, so its figure includes the client's thread hops) with
 rapidocr's model steps answered from a memo; the difference to direct is what genserve adds.
+
+Targets (source document 003): ≤ 3 s per image on this CPU (median), and overhead ≤ 1.05 over
+**direct, same work**. These shared 2-core machines swing a single run by ±10 % and noise only ever
+adds time, so the overhead verdict rests on the two figures noise cannot inflate: the fastest run
+of each path (run_job and API over the peer's fastest) and the memoized own work (as a share of
+the peer's fastest page). Each variant's median and the quartiles of its per-round ratio to the
+peer are printed as well, so the spread is visible.
 """
 
 from __future__ import annotations
@@ -155,6 +160,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--no-api", action="store_true", help="skip the HTTP measurement")
+    parser.add_argument("--batch", type=int, default=0, help="also time N pages in one API request")
     args = parser.parse_args()
 
     import httpx
@@ -200,9 +206,24 @@ def main() -> None:
         "run_job": lambda: job(False),
         "run_job + labels": lambda: job(True),
     }
+
+    def api_batch(n: int) -> str:
+        assert server is not None
+        data = page.read_bytes()
+        files = [("image", (f"page-{i}.png", data, "image/png")) for i in range(n)]
+        r = httpx.post(f"{server.url}/api/v1/recognize", files=files, data={"labels": "false"}, timeout=600)
+        r.raise_for_status()
+        items = r.json()["items"]
+        assert [i["image_path"] for i in items] == [f"page-{i}.png" for i in range(n)]
+        return "".join(b["text"] for b in items[-1]["text_blocks"])
+
+    pages_per_call: dict[str, int] = {}
     if server is not None:
         server.wait_ready()
         runs["API"] = api
+        if args.batch > 1:
+            runs[f"API batch of {args.batch}"] = lambda: api_batch(args.batch)
+            pages_per_call[f"API batch of {args.batch}"] = args.batch
     rng = random.Random(7)
     try:
         texts = {name: fn() for name, fn in runs.items()}  # warm-up: loads models, first-call costs
@@ -214,34 +235,52 @@ def main() -> None:
             for name in order:
                 t0 = time.perf_counter()
                 runs[name]()
-                times[name].append(time.perf_counter() - t0)
+                times[name].append((time.perf_counter() - t0) / pages_per_call.get(name, 1))
     finally:
         if server is not None:
             server.stop()
 
     medians = {name: statistics.median(ts) for name, ts in times.items()}
+    fastest = {name: min(ts) for name, ts in times.items()}
+    if os.environ.get("BENCH_RAW"):
+        print({name: [round(t, 3) for t in ts] for name, ts in times.items()})
 
-    def ratio(name: str, peer: str) -> float:
-        # the machine's speed drifts over a run: a ratio is taken within each round, then the median
-        return statistics.median(t / d for t, d in zip(times[name], times[peer], strict=True))
+    def round_ratios(name: str, peer: str) -> list[float]:
+        return sorted(t / d for t, d in zip(times[name], times[peer], strict=True))
+
+    def quartiles(values: list[float]) -> str:
+        q = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
+        return f"x{q[1]:.3f} [{q[0]:.3f}-{q[2]:.3f}]"
 
     peer = "direct, same work"
-    print(f"page 2048x1536, {len(truth)} characters, {args.repeats} rounds (medians; per-round ratios):")
-    for name, seconds in medians.items():
+    print(f"page 2048x1536, {len(truth)} characters, {args.repeats} rounds")
+    print(
+        f"  {'':<18} {'median':>8} {'fastest':>8}   per-round ratio to {peer}: median [quartiles]   page CER"
+    )
+    for name in times:
         # CER over the page in the order returned: direct rapidocr has no reading order across columns
         print(
-            f"  {name:<18} {seconds:6.3f} s   x{ratio(name, 'direct'):.3f} of direct"
-            f"   x{ratio(name, peer):.3f} of {peer}   page CER {cer(truth, texts[name]):.1%}"
+            f"  {name:<18} {medians[name]:6.3f} s {fastest[name]:6.3f} s   "
+            f"{quartiles(round_ratios(name, peer)):<28}   {cer(truth, texts[name]):.1%}"
         )
+    change = fastest[peer] / fastest["direct"]
+    print(f"  genserve's change to the model work: {peer} / direct = x{change:.3f} (fastest runs)")
     ok_speed = medians["run_job"] <= 3.0
-    overhead = max(ratio(n, peer) for n in ("run_job", "API") if n in times)
-    print(f"target <= 3 s per image: {'met' if ok_speed else 'NOT met'} ({medians['run_job']:.2f} s)")
-    verdict = "met" if overhead <= 1.05 else "NOT met"
-    print(f"target overhead <= 1.05 (over {peer}): {verdict} (x{overhead:.3f})")
-    fixed_work(page, tmp, same_work_engine, medians[peer], repeats=max(15, args.repeats))
+    print(f"target <= 3 s per image: {'met' if ok_speed else 'NOT met'} ({medians['run_job']:.2f} s, median)")
+    own = fixed_work(page, tmp, same_work_engine, fastest[peer], repeats=max(15, args.repeats))
+    # Noise on these machines only ever adds time, and swings a round by +-10 %: the fastest run of
+    # each path is its cleanest end-to-end figure; the memoized run measures the added work itself.
+    paths = [n for n in ("run_job", "API") if n in times]
+    end_to_end = max(fastest[n] / fastest[peer] for n in paths)
+    added = max(own.values())
+    verdict = "met" if end_to_end <= 1.05 and added <= 0.05 else "NOT met"
+    print(
+        f"target overhead <= 1.05 over {peer}: {verdict} "
+        f"(fastest runs x{end_to_end:.3f}; own work adds {added:.1%} of a page)"
+    )
 
 
-def fixed_work(page: Path, tmp: Path, engine: Any, page_seconds: float, repeats: int) -> None:
+def fixed_work(page: Path, tmp: Path, engine: Any, page_seconds: float, repeats: int) -> dict[str, float]:
     """Each path's own work per page with the models' answer memoized (rapidocr's ``run_ocr_steps``):
     what genserve adds over a direct call, measured without the models' run-to-run noise."""
     with warnings.catch_warnings():  # starlette's note on its test client's transport
@@ -299,6 +338,9 @@ def fixed_work(page: Path, tmp: Path, engine: Any, page_seconds: float, repeats:
         added = seconds - own["direct"]
         share = f"   adds {added * 1000:5.1f} ms = {added / page_seconds:.1%} of a page"
         print(f"  {name:<18} {seconds * 1000:6.1f} ms{share if name != 'direct' else ''}")
+    return {
+        name: (seconds - own["direct"]) / page_seconds for name, seconds in own.items() if name != "direct"
+    }
 
 
 if __name__ == "__main__":
