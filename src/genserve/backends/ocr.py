@@ -7,8 +7,10 @@ Around it genserve adds:
 - a page-orientation check: text lines running up/down the page, or most lines read upside down,
   mean the page is rotated; it is turned upright and read again (the better reading is kept), so
   the reading order is right; boxes are always given in the input image's pixel coordinates;
-- a detection size limit: a very large image is downscaled (area-averaged, so thin strokes
-  survive) before detection and the boxes are mapped back to the original;
+- a detection size limit: a very large image is downscaled once, straight to the detector's
+  input size (area-averaged when strongly reduced, so thin strokes survive), and the boxes are
+  mapped back to the original;
+- the detector's input built in float32 from the start (:func:`float32_detector_input`);
 - layout (lines, paragraphs, reading order) from :mod:`genserve.backends.layout`;
 - labels (``objects``) from :mod:`genserve.backends.labels` when its extra is installed.
 """
@@ -32,8 +34,9 @@ from genserve.tasks.recognize import RecognizeInputs, RecognizeParams
 
 # NOTE: detection size. rapidocr's defaults (short side brought up to 736, long side capped at 2000)
 # blow a 900x120 banner up 6x, which splits its lines into overlapping pieces and costs seconds.
-# Here: the long side at most 2000 (rapidocr's own cap; area-averaged downscale so thin strokes
-# survive), the short side brought towards 736 by at most 2x; the detector then runs at that size.
+# Here: the long side at most 2000 (rapidocr's own cap; area-averaged when reduced below 0.75 so
+# thin strokes survive), the short side brought towards 736 by at most 2x, each side then rounded
+# to a multiple of 32 (the detector's rule) so the detector runs at that size without resizing.
 DETECT_MAX_SIDE = 2000
 DETECT_MIN_SIDE = 736
 MAX_UPSCALE = 2.0
