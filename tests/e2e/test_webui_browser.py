@@ -9,7 +9,10 @@ camera backend, watches the progress bar move, plays the video, and opens the hi
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -52,6 +55,24 @@ WATCH_PROGRESS = """
 """
 
 
+@contextmanager
+def chromium_page() -> Iterator[Any]:
+    """A page in Debian's chromium (headless), every wait bounded by STEP_MS; skips without it."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(STEP_MS)
+            yield page
+        finally:
+            browser.close()
+
+
 @pytest.fixture
 def portrait(tmp_path: Path) -> Path:
     """A 360x560 portrait: a gradient with a bright 'face', so the zoom is visible."""
@@ -65,93 +86,83 @@ def portrait(tmp_path: Path) -> Path:
 
 
 def test_browser_login_generate_progress_play_history(tmp_path: Path, portrait: Path) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     settings = Settings(output_dir=tmp_path / "outputs", data_dir=tmp_path / "data", api_keys=KEY)
-    with webui_server(settings) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.set_default_timeout(STEP_MS)
+    with webui_server(settings) as base, chromium_page() as page:
+        # 1. no key: "/" ends on the login page; a wrong key is refused there
+        page.goto(f"{base}/")
+        expect(page.locator("#api-key")).to_be_visible()
+        assert "/login" in page.url
+        page.fill("#api-key", "wrong")
+        page.click("#sign-in")
+        expect(page.locator("#login-error")).to_contain_text("not valid")
+        page.screenshot(path=str(ARTIFACTS / "login.png"))
+        page.fill("#api-key", KEY)
+        page.click("#sign-in")
+        expect(page.locator("#tab-image-to-video")).to_be_visible()
+        assert page.url.rstrip("/").endswith("/ui")
 
-            # 1. no key: "/" ends on the login page; a wrong key is refused there
-            page.goto(f"{base}/")
-            expect(page.locator("#api-key")).to_be_visible()
-            assert "/login" in page.url
-            page.fill("#api-key", "wrong")
-            page.click("#sign-in")
-            expect(page.locator("#login-error")).to_contain_text("not valid")
-            page.screenshot(path=str(ARTIFACTS / "login.png"))
-            page.fill("#api-key", KEY)
-            page.click("#sign-in")
-            expect(page.locator("#tab-image-to-video")).to_be_visible()
-            assert page.url.rstrip("/").endswith("/ui")
+        # 2. upload a portrait: a suggestion appears; accepting it fills the prompt
+        page.locator("#image-to-video-image input[type=file]").set_input_files(str(portrait))
+        expect(page.locator("#image-to-video-suggestion")).to_contain_text("gentle zoom-in")
+        prompt = page.locator("#image-to-video-param-prompt textarea, #image-to-video-param-prompt input")
+        expect(prompt.first).to_have_value("")  # a suggestion, not a silent change
+        page.click("#image-to-video-accept")
+        expect(prompt.first).to_have_value("the camera zooming in slowly on the subject")
 
-            # 2. upload a portrait: a suggestion appears; accepting it fills the prompt
-            page.locator("#image-to-video-image input[type=file]").set_input_files(str(portrait))
-            expect(page.locator("#image-to-video-suggestion")).to_contain_text("gentle zoom-in")
-            prompt = page.locator("#image-to-video-param-prompt textarea, #image-to-video-param-prompt input")
-            expect(prompt.first).to_have_value("")  # a suggestion, not a silent change
-            page.click("#image-to-video-accept")
-            expect(prompt.first).to_have_value("the camera zooming in slowly on the subject")
+        # 3. enough frames that progress shows; start, and watch the progress bar
+        frames = page.locator("#image-to-video-param-num_frames input[type=number]")
+        frames.fill(str(NUM_FRAMES))
+        frames.press("Tab")
+        fps = page.locator("#image-to-video-param-fps input[type=number]")
+        fps.fill("24")
+        fps.press("Tab")
+        page.evaluate(WATCH_PROGRESS)
+        page.click("#image-to-video-submit")
+        done = page.locator('#image-to-video-status progress[data-status="succeeded"]')
+        expect(done).to_be_attached(timeout=JOB_MS)
+        seen = page.evaluate("window.__seen")
+        running = [(v, m) for s, v, m in seen if s == "running" and m == NUM_FRAMES]
+        steps = [v for v, _ in running]
+        assert len(set(steps)) >= 2, f"the progress bar did not move: {seen}"
+        assert steps == sorted(steps) and 0 < steps[0] < NUM_FRAMES, seen
 
-            # 3. enough frames that progress shows; start, and watch the progress bar
-            frames = page.locator("#image-to-video-param-num_frames input[type=number]")
-            frames.fill(str(NUM_FRAMES))
-            frames.press("Tab")
-            fps = page.locator("#image-to-video-param-fps input[type=number]")
-            fps.fill("24")
-            fps.press("Tab")
-            page.evaluate(WATCH_PROGRESS)
-            page.click("#image-to-video-submit")
-            done = page.locator('#image-to-video-status progress[data-status="succeeded"]')
-            expect(done).to_be_attached(timeout=JOB_MS)
-            seen = page.evaluate("window.__seen")
-            running = [(v, m) for s, v, m in seen if s == "running" and m == NUM_FRAMES]
-            steps = [v for v, _ in running]
-            assert len(set(steps)) >= 2, f"the progress bar did not move: {seen}"
-            assert steps == sorted(steps) and 0 < steps[0] < NUM_FRAMES, seen
+        # 4. the video element loads the result and plays
+        video = page.locator("#image-to-video-video video")
+        expect(video).to_be_attached(timeout=STEP_MS)
+        page.wait_for_function(
+            "() => { const v = document.querySelector('#image-to-video-video video');"
+            " return v && v.readyState >= 2 && v.duration > 5; }",
+            timeout=STEP_MS,
+        )
+        start = video.evaluate("v => { v.muted = true; v.play(); return v.currentTime; }")
+        page.wait_for_function(
+            f"() => document.querySelector('#image-to-video-video video').currentTime > {start} + 0.3",
+            timeout=STEP_MS,
+        )
+        assert video.evaluate("v => v.videoWidth") == 512  # the portrait's short side at 512p
+        page.screenshot(path=str(ARTIFACTS / "tab-image-to-video.png"), full_page=True)
 
-            # 4. the video element loads the result and plays
-            video = page.locator("#image-to-video-video video")
-            expect(video).to_be_attached(timeout=STEP_MS)
-            page.wait_for_function(
-                "() => { const v = document.querySelector('#image-to-video-video video');"
-                " return v && v.readyState >= 2 && v.duration > 5; }",
-                timeout=STEP_MS,
-            )
-            start = video.evaluate("v => { v.muted = true; v.play(); return v.currentTime; }")
-            page.wait_for_function(
-                f"() => document.querySelector('#image-to-video-video video').currentTime > {start} + 0.3",
-                timeout=STEP_MS,
-            )
-            assert video.evaluate("v => v.videoWidth") == 512  # the portrait's short side at 512p
-            page.screenshot(path=str(ARTIFACTS / "tab-image-to-video.png"), full_page=True)
+        # 5. the other task tabs render their generated forms
+        for task, field in (("talking-head", "dynamic_scale"), ("recognize", "top_k")):
+            page.click(f"#tab-{task}-button")
+            expect(page.locator(f"#{task}-param-{field}")).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / f"tab-{task}.png"), full_page=True)
 
-            # 5. the other task tabs render their generated forms
-            for task, field in (("talking-head", "dynamic_scale"), ("recognize", "top_k")):
-                page.click(f"#tab-{task}-button")
-                expect(page.locator(f"#{task}-param-{field}")).to_be_visible()
-                page.screenshot(path=str(ARTIFACTS / f"tab-{task}.png"), full_page=True)
-
-            # 6. history: the job with its thumbnail; "run again" fills the form back in
-            page.click("#tab-history-button")
-            expect(page.locator("#history-table")).to_contain_text("succeeded", timeout=STEP_MS)
-            expect(page.locator("#history-gallery img").first).to_be_visible()
-            page.locator("#history-gallery img").first.click()
-            expect(page.locator("#history-summary")).to_contain_text("camera")
-            expect(page.locator("#history-params")).to_contain_text("zoom_in")  # the accepted suggestion
-            page.screenshot(path=str(ARTIFACTS / "tab-history.png"), full_page=True)
-            page.click("#history-again")
-            expect(page.locator("#image-to-video-param-num_frames input[type=number]")).to_have_value(
-                str(NUM_FRAMES)
-            )
-            expect(prompt.first).to_have_value("the camera zooming in slowly on the subject")
-        finally:
-            browser.close()
+        # 6. history: the job with its thumbnail; "run again" fills the form back in
+        page.click("#tab-history-button")
+        expect(page.locator("#history-table")).to_contain_text("succeeded", timeout=STEP_MS)
+        expect(page.locator("#history-gallery img").first).to_be_visible()
+        page.locator("#history-gallery img").first.click()
+        expect(page.locator("#history-summary")).to_contain_text("camera")
+        expect(page.locator("#history-params")).to_contain_text("zoom_in")  # the accepted suggestion
+        page.screenshot(path=str(ARTIFACTS / "tab-history.png"), full_page=True)
+        page.click("#history-again")
+        expect(page.locator("#image-to-video-param-num_frames input[type=number]")).to_have_value(
+            str(NUM_FRAMES)
+        )
+        expect(prompt.first).to_have_value("the camera zooming in slowly on the subject")
     for name in ("login", "tab-image-to-video", "tab-talking-head", "tab-recognize", "tab-history"):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
 
@@ -159,13 +170,11 @@ def test_browser_login_generate_progress_play_history(tmp_path: Path, portrait: 
 def test_browser_recognize_batch_and_run_again(tmp_path: Path) -> None:
     """Three images in one recognize job from the page; each comes back outlined, in order, and
     "run again" puts the further images back in their box."""
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
     font = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
     if not font.exists():
         pytest.skip("needs fonts-wqy-microhei (scripts/setup.sh)")
     from PIL import ImageDraw, ImageFont
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     pages = []
     for name, text in (("first", "第一张 first"), ("second", "Second 2"), ("third", "第三 333")):
@@ -173,46 +182,37 @@ def test_browser_recognize_batch_and_run_again(tmp_path: Path) -> None:
         ImageDraw.Draw(img).text((30, 60), text, font=ImageFont.truetype(str(font), 48), fill="black")
         img.save(tmp_path / f"{name}.png")
         pages.append(tmp_path / f"{name}.png")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     settings = Settings(output_dir=tmp_path / "outputs", data_dir=tmp_path / "data")
-    with webui_server(settings) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.set_default_timeout(STEP_MS)
-            page.goto(f"{base}/ui/")
-            page.click("#tab-recognize-button")
-            page.locator("#recognize-image input[type=file]").set_input_files(str(pages[0]))
-            page.locator("#recognize-image-more input[type=file]").set_input_files(
-                [str(x) for x in pages[1:]]
-            )
-            # the file list shows each name with its extension in a separate element
-            expect(page.locator("#recognize-image-more")).to_contain_text(
-                re.compile(r"second\s*\.png.*third\s*\.png")
-            )
-            page.click("#recognize-submit")
-            expect(page.locator('#recognize-status progress[data-status="succeeded"]')).to_be_attached(
-                timeout=JOB_MS
-            )
-            gallery = page.locator("#recognize-boxes")
-            expect(gallery.locator("img")).to_have_count(3)
-            for name in ("first.png", "second.png", "third.png"):
-                expect(gallery).to_contain_text(name)
-            expect(page.locator("#recognize-json")).to_contain_text("third.png")
-            page.screenshot(path=str(ARTIFACTS / "recognize-batch.png"), full_page=True)
+    with webui_server(settings) as base, chromium_page() as page:
+        page.goto(f"{base}/ui/")
+        page.click("#tab-recognize-button")
+        page.locator("#recognize-image input[type=file]").set_input_files(str(pages[0]))
+        page.locator("#recognize-image-more input[type=file]").set_input_files([str(x) for x in pages[1:]])
+        # the file list shows each name with its extension in a separate element
+        expect(page.locator("#recognize-image-more")).to_contain_text(
+            re.compile(r"second\s*\.png.*third\s*\.png")
+        )
+        page.click("#recognize-submit")
+        expect(page.locator('#recognize-status progress[data-status="succeeded"]')).to_be_attached(
+            timeout=JOB_MS
+        )
+        gallery = page.locator("#recognize-boxes")
+        expect(gallery.locator("img")).to_have_count(3)
+        for name in ("first.png", "second.png", "third.png"):
+            expect(gallery).to_contain_text(name)
+        expect(page.locator("#recognize-json")).to_contain_text("third.png")
+        page.screenshot(path=str(ARTIFACTS / "recognize-batch.png"), full_page=True)
 
-            # a fresh page: the form is empty again, then "run again" fills it from the history
-            page.reload()
-            page.click("#tab-recognize-button")
-            expect(page.locator("#recognize-image-more")).not_to_contain_text("third")
-            page.click("#tab-history-button")
-            expect(page.locator("#history-table")).to_contain_text("recognize", timeout=STEP_MS)
-            expect(page.locator("#history-gallery img").first).to_be_visible()
-            page.locator("#history-gallery img").first.click()
-            expect(page.locator("#history-summary")).to_contain_text("rapidocr")
-            page.click("#history-again")
-            more = page.locator("#recognize-image-more")
-            expect(more).to_contain_text(re.compile(r"second\s*\.png.*third\s*\.png"), timeout=STEP_MS)
-        finally:
-            browser.close()
+        # a fresh page: the form is empty again, then "run again" fills it from the history
+        page.reload()
+        page.click("#tab-recognize-button")
+        expect(page.locator("#recognize-image-more")).not_to_contain_text("third")
+        page.click("#tab-history-button")
+        expect(page.locator("#history-table")).to_contain_text("recognize", timeout=STEP_MS)
+        expect(page.locator("#history-gallery img").first).to_be_visible()
+        page.locator("#history-gallery img").first.click()
+        expect(page.locator("#history-summary")).to_contain_text("rapidocr")
+        page.click("#history-again")
+        more = page.locator("#recognize-image-more")
+        expect(more).to_contain_text(re.compile(r"second\s*\.png.*third\s*\.png"), timeout=STEP_MS)
     assert (ARTIFACTS / "recognize-batch.png").stat().st_size > 10_000
