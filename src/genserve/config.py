@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(40_000_000, gt=0, description="Largest image accepted (width*height)")
     max_upload_bytes: int = Field(200 * 1024 * 1024, gt=0, description="Largest uploaded file")
     max_audio_seconds: float = Field(300.0, gt=0, description="Longest audio accepted")
+    max_batch_files: int = Field(
+        32, ge=1, le=64, description="Most files one batch input (e.g. recognize's images) takes in one job"
+    )
 
     # models
     model_cache_dir: Path | None = Field(None, description="Hub cache directory (default: the hub's own)")

@@ -91,3 +91,23 @@ def test_bad_parameter_and_bad_file_are_4xx_with_a_reason(server: LiveServer, tm
     # the server is still up and answering after the refusals
     again = sh(f"curl -s -F image=@{page} {server.url}/api/v1/recognize | jq -e .text_blocks")
     assert again.returncode == 0
+
+
+def test_batch_limits_are_4xx_with_a_reason(server: LiveServer, tmp_path: Path) -> None:
+    import httpx
+
+    data = render(tmp_path / "one.png", ["1"]).read_bytes()
+
+    def post(count: int) -> httpx.Response:
+        files = [("image", (f"p{i}.png", data, "image/png")) for i in range(count)]
+        url = f"{server.url}/api/v1/recognize"
+        return httpx.post(url, files=files, data={"labels": "false"}, timeout=120)
+
+    over_job = post(33)  # over GENSERVE_MAX_BATCH_FILES (32)
+    assert over_job.status_code == 422
+    assert over_job.json()["status"] == "error"
+    assert "image: takes at most 32 files in one job" in over_job.json()["message"]
+    over_form = post(65)  # over what one request may carry at all
+    assert over_form.status_code == 422
+    assert "form: is refused: Too many files" in over_form.json()["message"]
+    assert post(2).status_code == 200  # and the server still answers

@@ -55,3 +55,16 @@ def test_run_recognize_rejects_a_bad_parameter(cli_env: dict[str, str], sample_i
     proc = run_cli("run", "recognize", "--image", str(sample_image), "--set", "top_k=0", env=cli_env)
     assert proc.returncode == 2
     assert "top_k" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_run_recognize_refuses_a_batch_over_the_limit_before_decoding(
+    cli_env: dict[str, str], sample_image: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.png"
+    broken.write_text("not an image")  # never decoded: the count is checked first
+    images = ["--image", str(sample_image), "--image", str(sample_image), "--image", str(broken)]
+    proc = run_cli("run", "recognize", *images, env={**cli_env, "GENSERVE_MAX_BATCH_FILES": "2"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "image: takes at most 2 files in one job" in proc.stderr
+    assert "GENSERVE_MAX_BATCH_FILES" in proc.stderr
+    assert json.loads(proc.stdout)["error"] == "invalid_input"

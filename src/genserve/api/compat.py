@@ -46,9 +46,10 @@ def _status(record: JobRecord) -> int:
 @router.post("/generate")
 async def generate(request: Request) -> Response:
     """Document 000 (image-to-video, JSON answer) or, with an ``audio`` part, document 002 (MP4 bytes)."""
-    form = await read_form(request)
-    talking = "audio" in form
+    talking = False
     try:
+        form = await read_form(request)
+        talking = "audio" in form
         svc, record = await _run(request, "talking-head" if talking else "image-to-video", form)
     except GenserveError as exc:
         if talking:
@@ -81,8 +82,8 @@ async def generate(request: Request) -> Response:
 @router.post("/api/v1/recognize")
 async def recognize(request: Request) -> JSONResponse:
     """Document 003: ``curl -F image=@sample.jpg .../api/v1/recognize | jq -e .text_blocks``."""
-    form = await read_form(request)
     try:
+        form = await read_form(request)
         _, record = await _run(request, "recognize", form)
     except GenserveError as exc:
         return JSONResponse({"status": "error", "message": exc.message}, exc.http_status)

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from genserve.errors import InvalidInput
@@ -37,7 +38,14 @@ async def read_form(request: Request) -> FormData:
             value=content_type or None,
             fix="send a multipart form, e.g. curl -F image=@photo.jpg -F task=image-to-video",
         )
-    return await request.form(max_files=MAX_FILES, max_fields=MAX_FIELDS)
+    try:
+        return await request.form(max_files=MAX_FILES, max_fields=MAX_FIELDS)
+    except HTTPException as exc:  # starlette's refusal of the form itself (too many files or fields)
+        raise InvalidInput(
+            f"is refused: {str(exc.detail).rstrip('.')}",
+            argument="form",
+            fix=f"send at most {MAX_FILES} files and {MAX_FIELDS} fields in one request; split a batch",
+        ) from None
 
 
 def _param_value(value: str) -> Any:

@@ -113,6 +113,14 @@ def prepare(request: JobRequest, settings: Settings) -> PreparedJob:
             raise InvalidInput(
                 "takes one file", argument=media.name, value=len(given), fix="pass a single file"
             )
+        if len(given) > settings.max_batch_files:  # before any decode: a batch's memory is bounded
+            raise InvalidInput(
+                f"takes at most {settings.max_batch_files} files in one job",
+                argument=media.name,
+                value=len(given),
+                fix=f"split the batch into jobs of at most {settings.max_batch_files} files "
+                "(or raise GENSERVE_MAX_BATCH_FILES, up to 64)",
+            )
     # 3. decode media (type sniffed from content, size limits)
     decoded: dict[str, Any] = {}
     for media in spec.inputs:
