@@ -3,6 +3,7 @@ and download; "run again" fills the job's task tab with its inputs and parameter
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import time
@@ -171,8 +172,9 @@ def named_copies(inputs: dict[str, list[Path]], names: dict[str, list[str]]) -> 
     root = Path(tempfile.gettempdir()) / "genserve-ui-again"
     root.mkdir(exist_ok=True)
     for old in root.iterdir():  # earlier copies: gradio copied what it needed long ago
-        if time.time() - old.stat().st_mtime > AGAIN_KEEP_S:
-            shutil.rmtree(old, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another request may be clearing it too
+            if time.time() - old.stat().st_mtime > AGAIN_KEEP_S:
+                shutil.rmtree(old, ignore_errors=True)
     folder = Path(tempfile.mkdtemp(dir=root))
     out: dict[str, list[Path]] = {}
     for key, paths in inputs.items():
