@@ -70,7 +70,10 @@ def _free_port() -> int:
 
 
 if __name__ in ("__main__", "__mp_main__"):  # the peer, defined only where it runs (LitServe pickles it)
-    import litserve as ls
+    try:
+        import litserve as ls
+    except ImportError:
+        sys.exit("bench_service_overhead needs the peers: .venv/bin/pip install -e '.[bench]'")
 
     class NoopAPI(ls.LitAPI):
         def setup(self, device: str) -> None:
