@@ -56,9 +56,11 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
 ) -> None:
     """Run one job here, in this process, and print its result JSON."""
+    from genserve.backends.registry import import_plugins
     from genserve.jobs import JobRequest, run_job
 
     settings = get_settings()
+    import_plugins(settings)
     if out is not None:
         settings = settings.model_copy(update={"output_dir": out})
     params = parse_sets(set_ or [])

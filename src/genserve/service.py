@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import importlib
 import json
 import logging
 import queue
@@ -23,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from genserve.backends.registry import import_plugins
 from genserve.config import Settings, get_settings
 from genserve.errors import Conflict, GenserveError, InvalidInput, NotFound, RateLimited
 from genserve.jobs.artifacts import ArtifactStore, LocalArtifactStore
@@ -105,8 +105,7 @@ class Service:
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> Service:
-        for module in filter(None, (m.strip() for m in self.settings.plugins.split(","))):
-            importlib.import_module(module)
+        import_plugins(self.settings)
         Path(self.settings.output_dir).mkdir(parents=True, exist_ok=True)
         self.store.open()
         if self.executor is not None:

@@ -54,6 +54,12 @@ def backend_classes() -> dict[str, type[Backend]]:
     return found
 
 
+def import_plugins(settings: Settings) -> None:
+    """Import the modules named in ``GENSERVE_PLUGINS`` (they register backends as they load)."""
+    for module in filter(None, (m.strip() for m in settings.plugins.split(","))):
+        importlib.import_module(module)
+
+
 def register(cls: type[Backend]) -> type[Backend]:
     """Register a backend class at run time (tests, notebooks). Usable as a decorator."""
     backend_classes()[cls.name] = cls

@@ -14,7 +14,7 @@ from typing import Any
 from genserve.backends.base import Backend, Progress, RunOutput
 from genserve.config import Settings, get_settings
 from genserve.device import PeakMemory, select_device
-from genserve.errors import Canceled, GenserveError, OutOfMemory, is_out_of_memory
+from genserve.errors import Canceled, GenserveError, JobTimeout, OutOfMemory, is_out_of_memory
 from genserve.jobs.outputs import OutputFolder
 from genserve.jobs.request import JobRequest, PreparedJob, new_job_id, prepare
 from genserve.media.video import encode_video
@@ -27,14 +27,42 @@ log = logging.getLogger("genserve.runner")
 ProgressCallback = Callable[[int, int, str | None], None]
 
 
+class _Loading:
+    """One backend loading in its own thread; every job that needs it waits on the same load."""
+
+    def __init__(self, backend: Backend, device: str) -> None:
+        self.backend = backend
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self.started = time.perf_counter()
+        self.seconds = 0.0
+        # daemon: a load that never returns (a stalled download) must not keep the CLI from exiting
+        thread = threading.Thread(target=self._load, args=(device,), daemon=True, name="genserve-load")
+        thread.start()
+
+    def _load(self, device: str) -> None:
+        try:
+            self.backend.load(device)
+        except BaseException as exc:  # handed to the jobs waiting for it
+            self.error = exc
+        self.seconds = time.perf_counter() - self.started
+        self.done.set()
+
+
 class BackendCache:
-    """Loaded backends kept warm across jobs (LRU); evicted ones are unloaded."""
+    """Loaded backends kept warm across jobs (LRU); evicted ones are unloaded.
+
+    A load runs in its own thread and a job waits for it at most ``settings.load_timeout_s``: past
+    that the job fails with a JobTimeout that says how to fix it. The load goes on; the next job
+    for the same backend waits on it (no second load) and, once it has finished, finds it warm.
+    """
 
     def __init__(self, size: int = 2) -> None:
         self.size = size
         self._entries: OrderedDict[tuple[str, str | None, str], tuple[Backend, threading.Lock]] = (
             OrderedDict()
         )
+        self._loading: dict[tuple[str, str | None, str], _Loading] = {}
         self._lock = threading.Lock()
 
     def get(
@@ -42,20 +70,45 @@ class BackendCache:
     ) -> tuple[Backend, threading.Lock, float]:
         """(backend, its run lock, seconds spent loading: 0 when warm)."""
         key = (cls.name, model or cls.default_model, device)
+        # 1. warm, or a load to wait for (started here unless one is under way)
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)
                 backend, lock = self._entries[key]
                 return backend, lock, 0.0
-            while len(self._entries) >= self.size:
-                _, (old, _old_lock) = self._entries.popitem(last=False)
-                old.unload()
-            t0 = time.perf_counter()
-            backend = cls(settings, model=model)
-            backend.load(device)
-            lock = threading.Lock()
-            self._entries[key] = (backend, lock)
-            return backend, lock, time.perf_counter() - t0
+            loading = self._loading.get(key)
+            if loading is None:
+                while len(self._entries) >= self.size:  # make room first: the new model needs the memory
+                    _, (old, _old_lock) = self._entries.popitem(last=False)
+                    old.unload()
+                loading = self._loading[key] = _Loading(cls(settings, model=model), device)
+        # 2. wait, bounded
+        if not loading.done.wait(settings.load_timeout_s):
+            waited = time.perf_counter() - loading.started
+            raise JobTimeout(
+                f"loading the {cls.name} backend ({key[1] or 'default model'}) on {device} has taken "
+                f"{waited:.0f} s, over the limit of {settings.load_timeout_s:g} s; it goes on loading",
+                argument="backend",
+                value=cls.name,
+                fix="run the job again later (it will wait for this load), download the model ahead "
+                "(`genserve models pull`), or raise GENSERVE_LOAD_TIMEOUT_S",
+            )
+        # 3. warm from now on (the first job to get here files it), or the load's own error
+        with self._lock:
+            if self._loading.get(key) is loading:
+                del self._loading[key]
+                if loading.error is None:
+                    while len(self._entries) >= self.size:
+                        _, (old, _old_lock) = self._entries.popitem(last=False)
+                        old.unload()
+                    self._entries[key] = (loading.backend, threading.Lock())
+            if loading.error is not None:
+                raise loading.error
+            if key in self._entries:
+                backend, lock = self._entries[key]
+                return backend, lock, round(loading.seconds, 4)
+        # evicted again in between (a cache smaller than the jobs in flight): load afresh
+        return self.get(cls, model, device, settings)
 
     def loaded(self) -> list[tuple[str, str | None, str]]:
         with self._lock:
