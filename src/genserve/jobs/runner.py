@@ -78,16 +78,14 @@ class BackendCache:
                 return backend, lock, 0.0
             loading = self._loading.get(key)
             if loading is None:
-                while len(self._entries) >= self.size:  # make room first: the new model needs the memory
-                    _, (old, _old_lock) = self._entries.popitem(last=False)
-                    old.unload()
+                self._make_room()  # first: the new model needs the memory
                 loading = self._loading[key] = _Loading(cls(settings, model=model), device)
         # 2. wait, bounded
         if not loading.done.wait(settings.load_timeout_s):
             waited = time.perf_counter() - loading.started
             raise JobTimeout(
                 f"loading the {cls.name} backend ({key[1] or 'default model'}) on {device} has taken "
-                f"{waited:.0f} s, over the limit of {settings.load_timeout_s:g} s; it goes on loading",
+                f"{waited:.1f} s, over the limit of {settings.load_timeout_s:g} s; it goes on loading",
                 argument="backend",
                 value=cls.name,
                 fix="run the job again later (it will wait for this load), download the model ahead "
@@ -98,9 +96,7 @@ class BackendCache:
             if self._loading.get(key) is loading:
                 del self._loading[key]
                 if loading.error is None:
-                    while len(self._entries) >= self.size:
-                        _, (old, _old_lock) = self._entries.popitem(last=False)
-                        old.unload()
+                    self._make_room()
                     self._entries[key] = (loading.backend, threading.Lock())
             if loading.error is not None:
                 raise loading.error
@@ -109,6 +105,12 @@ class BackendCache:
                 return backend, lock, round(loading.seconds, 4)
         # evicted again in between (a cache smaller than the jobs in flight): load afresh
         return self.get(cls, model, device, settings)
+
+    def _make_room(self) -> None:
+        """Unload the least recently used backends until one more fits (the cache lock is held)."""
+        while len(self._entries) >= self.size:
+            _, (old, _old_lock) = self._entries.popitem(last=False)
+            old.unload()
 
     def loaded(self) -> list[tuple[str, str | None, str]]:
         with self._lock:
