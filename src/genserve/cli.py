@@ -12,8 +12,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from genserve import __version__
+from genserve.commands.job_options import AudioOpt, ImageOpt, PromptOpt, SetOpt, TaskArg, job_params
 from genserve.config import get_settings
-from genserve.errors import GenserveError, InvalidInput, error_class
+from genserve.errors import GenserveError, error_class
 
 app = typer.Typer(
     name="genserve",
@@ -25,30 +26,13 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 
-def parse_sets(pairs: list[str]) -> dict[str, Any]:
-    """--set key=value pairs; values stay strings (the task's Params model converts them)."""
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInput(
-                "must look like key=value", argument="--set", value=pair, fix="e.g. --set num_frames=16"
-            )
-        params[key.strip()] = None if value.strip().lower() in ("none", "null") else value
-    return params
-
-
 @app.command()
 def run(
-    task: Annotated[str, typer.Argument(help="image-to-video | talking-head | recognize")],
-    image: Annotated[
-        list[Path] | None, typer.Option("--image", help="Input image (repeat for a batch)")
-    ] = None,
-    audio: Annotated[Path | None, typer.Option(help="Input audio (talking-head)")] = None,
-    prompt: Annotated[str | None, typer.Option(help="Prompt (image-to-video)")] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="A parameter, key=value (repeatable)")
-    ] = None,
+    task: TaskArg,
+    image: ImageOpt = None,
+    audio: AudioOpt = None,
+    prompt: PromptOpt = None,
+    set_: SetOpt = None,
     backend: Annotated[str | None, typer.Option(help="Backend; default: the task's first available")] = None,
     model: Annotated[str | None, typer.Option(help="Model: hub id or local directory")] = None,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N")] = None,
@@ -63,9 +47,7 @@ def run(
     import_plugins(settings)
     if out is not None:
         settings = settings.model_copy(update={"output_dir": out})
-    params = parse_sets(set_ or [])
-    if prompt is not None:
-        params["prompt"] = prompt
+    params = job_params(prompt, set_)
     inputs: dict[str, Path | list[Path]] = {}
     if image:
         inputs["image"] = list(image) if len(image) > 1 else image[0]

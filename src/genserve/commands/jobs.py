@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from genserve.commands.job_options import AudioOpt, ImageOpt, PromptOpt, SetOpt, TaskArg, job_params
 from genserve.errors import GenserveError, InvalidInput, JobTimeout, ServerUnreachable
 
 err = Console(stderr=True)
@@ -56,15 +57,11 @@ def _print_event(event: dict[str, Any]) -> None:
 
 
 def submit(
-    task: Annotated[str, typer.Argument(help="image-to-video | talking-head | recognize")],
-    image: Annotated[
-        list[Path] | None, typer.Option("--image", help="Input image (repeat for a batch)")
-    ] = None,
-    audio: Annotated[Path | None, typer.Option(help="Input audio (talking-head)")] = None,
-    prompt: Annotated[str | None, typer.Option(help="Prompt (image-to-video)")] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="A parameter, key=value (repeatable)")
-    ] = None,
+    task: TaskArg,
+    image: ImageOpt = None,
+    audio: AudioOpt = None,
+    prompt: PromptOpt = None,
+    set_: SetOpt = None,
     backend: Annotated[str | None, typer.Option(help="Backend (default: the server's choice)")] = None,
     job_id: Annotated[
         str | None, typer.Option("--job-id", help="Your id for the job: a retry never runs it twice")
@@ -80,12 +77,8 @@ def submit(
     api_key: KeyOpt = None,
 ) -> None:
     """Submit a job to a server; with --wait follow its progress, then print the job JSON."""
-    from genserve.cli import parse_sets
-
     try:
-        params = parse_sets(set_ or [])
-        if prompt is not None:
-            params["prompt"] = prompt
+        params = job_params(prompt, set_)
         files: dict[str, Any] = {}
         if image:
             files["image"] = list(image)
