@@ -50,6 +50,59 @@ def test_github_workflow() -> None:
     assert "s3://" in steps["Archive outputs and reports to S3-compatible storage"]["run"]
 
 
+def _assert_deploy_order(script: str) -> None:
+    """Build, scan, push, `helm upgrade --install --atomic`, smoke test, rollback: in that order."""
+    steps = [
+        "docker build -f deploy/docker/Dockerfile ",
+        "docker build -f deploy/docker/Dockerfile.cuda ",
+        "trivy",
+        "docker push",
+        "helm upgrade --install",
+        "helm test",
+        "helm rollback",
+    ]
+    at = [script.find(step) for step in steps]
+    assert -1 not in at and at == sorted(at), dict(zip(steps, at, strict=True))
+    upgrade = script[script.index("helm upgrade --install") :].split("helm test")[0]
+    assert "--atomic" in upgrade and "--wait" in upgrade and "deploy/helm/genserve" in upgrade
+    assert '--set image.tag="$' in upgrade
+
+
+def test_github_deploy_job() -> None:
+    wf = yaml.safe_load(_render("github"))
+    job = wf["jobs"]["deploy"]
+    assert job["needs"] == "gate"
+    # only on main, and only where a registry is configured
+    assert "refs/heads/main" in job["if"] and "vars.GENSERVE_REGISTRY != ''" in job["if"]
+    steps = job["steps"]
+    names = [s.get("name", s.get("uses")) for s in steps]
+    script = "\n".join(
+        s.get("run", "") + (" trivy " + s["with"]["image-ref"] if "trivy" in s.get("uses", "") else "")
+        for s in steps
+    )
+    _assert_deploy_order(script)
+    assert names.index("Check the deploy files offline") < names.index("Build the images")
+    scans = [s for s in steps if "trivy-action" in s.get("uses", "")]
+    assert len(scans) == 2 and all(s["with"]["exit-code"] == "1" for s in scans)
+    rollback = next(s for s in steps if "helm rollback" in s.get("run", ""))
+    assert rollback["if"] == "failure() && steps.smoke.outcome == 'failure'"
+    assert next(s for s in steps if s.get("id") == "smoke")["run"].startswith("helm test")
+    # credentials only from secrets
+    assert "${{ secrets.GENSERVE_KUBECONFIG }}" in _render("github")
+
+
+def test_gitlab_deploy_jobs() -> None:
+    doc = yaml.safe_load(_render("gitlab"))
+    image, deploy = doc["deploy-image"], doc["deploy"]
+    assert doc["stages"] == ["gate", "image", "deploy"]
+    assert image["stage"] == "image" and deploy["stage"] == "deploy"
+    assert image["needs"] == ["quality-gate"] and deploy["needs"] == ["deploy-image"]
+    rules = doc[".deploy-rules"]["rules"]
+    assert image["extends"] == deploy["extends"] == ".deploy-rules"
+    assert rules == [{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH && $GENSERVE_KUBECONFIG"}]
+    _assert_deploy_order("\n".join(image["script"] + deploy["script"]))
+
+
 def test_gitlab_pipeline() -> None:
     doc = yaml.safe_load(_render("gitlab"))
     job = doc["quality-gate"]
@@ -84,8 +137,12 @@ def test_jenkinsfile_structure() -> None:
     for name in ("pipeline", "stages", "post", "always", "failure", "environment", "options"):
         assert name in blocks, name
     stages = re.findall(r"stage\('([^']+)'\)", blocks["stages"])
-    assert stages == ["Setup", "Start service", "Quality gate"]
+    assert stages == ["Setup", "Start service", "Quality gate", "Deploy"]
     assert "genserve gate run" in blocks["stage('Quality gate')"]
+    deploy = blocks["stage('Deploy')"]
+    when = blocks["allOf"]
+    assert "branch 'main'" in when and "env.GENSERVE_REGISTRY" in when
+    _assert_deploy_order(deploy)
     assert "junit" in blocks["always"] and "archiveArtifacts" in blocks["always"]
     assert "gate-report/junit.xml" in blocks["always"]
     _gate_command(text)

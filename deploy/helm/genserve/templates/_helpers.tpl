@@ -53,10 +53,12 @@ app.kubernetes.io/part-of: genserve
 {{- include "genserve.fullname" . }}-api
 {{- end -}}
 
-{{/* image: (dict "root" $ "image" $override) -> repository:tag (the tag defaults to appVersion) */}}
+{{/* image: (dict "root" $ "image" $override) -> repository:tag. The tag defaults to appVersion; a
+   pool's tagSuffix (-cuda) follows it, so that one --set image.tag=... moves every image */}}
 {{- define "genserve.image" -}}
 {{- $img := mergeOverwrite (deepCopy .root.Values.image) (.image | default dict) -}}
-{{- printf "%s:%s" $img.repository (toString (default .root.Chart.AppVersion $img.tag)) -}}
+{{- $tag := printf "%s%s" (toString (default .root.Chart.AppVersion $img.tag)) ($img.tagSuffix | default "") -}}
+{{- printf "%s:%s" $img.repository $tag -}}
 {{- end -}}
 
 {{- define "genserve.pullPolicy" -}}
