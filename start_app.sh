@@ -2,11 +2,12 @@
 # genserve one-click start: checks the machine, starts the server in the background, waits until it
 # is ready, prints its URLs.
 #
-#   ./start_app.sh [webui|api|worker] [--port N] [--host ADDR] [--timeout S] [--quiet] [--debug]
+#   ./start_app.sh [webui|api|worker] [--port N] [--host ADDR] [--timeout S] [--queues Q] [--quiet] [--debug]
 #   ./start_app.sh stop | status | logs [--follow]
 #
 # webui (default): web UI + REST API; api: REST API only; worker: runs queued jobs from a shared
-# store (GENSERVE_DATABASE_URL), answering only /healthz, /readyz and /metrics.
+# store (GENSERVE_DATABASE_URL), answering only /healthz, /readyz and /metrics; with
+# GENSERVE_EXECUTOR=celery it is a `genserve worker` on the broker's queues (--queues, default all).
 # Logs: logs/app_YYYYmmdd_HHMMSS.log. The pid file is <data dir>/app.pid; stop uses it, never a
 # kill by process name.
 set -euo pipefail
@@ -18,6 +19,7 @@ PORT="${GENSERVE_PORT:-7860}"
 HOST="${GENSERVE_HOST:-127.0.0.1}"
 TIMEOUT=120
 QUIET=0
+QUEUES=""
 DEBUG=0
 FOLLOW=0
 DATA_DIR="${GENSERVE_DATA_DIR:-$ROOT/.genserve}"
@@ -40,6 +42,7 @@ while [ $# -gt 0 ]; do
     --host) HOST="${2:?--host needs an address, e.g. --host 0.0.0.0}"; shift ;;
     --host=*) HOST="${1#--host=}" ;;
     --timeout) TIMEOUT="${2:?--timeout needs seconds}"; shift ;;
+    --queues) QUEUES="${2:?--queues needs queue names, e.g. --queues image-to-video,recognize}"; shift ;;
     --quiet|-q) QUIET=1 ;;
     --debug) DEBUG=1 ;;
     --follow|-f) FOLLOW=1 ;;
@@ -186,8 +189,13 @@ do_start() {
     echo "[INFO] started $(date -Iseconds) in $ROOT: mode=$mode host=$HOST port=$PORT"
   } >>"$log_file"
   local args=(serve --mode "$mode" --host "$HOST" --port "$PORT")
+  if [ "$mode" = worker ] && [ "${GENSERVE_EXECUTOR:-local}" = celery ]; then
+    # a Celery worker: jobs from the broker; /metrics, /healthz and /readyz on --port
+    args=(worker --metrics-port "$PORT")
+    [ -n "$QUEUES" ] && args+=(--queues "$QUEUES")
+  fi
   [ "$DEBUG" = 1 ] && args+=(--debug)
-  GENSERVE_DATA_DIR="$DATA_DIR" GENSERVE_OUTPUT_DIR="$OUT_DIR" GENSERVE_LOG_FORMAT="${GENSERVE_LOG_FORMAT:-json}" \
+  GENSERVE_HOST="$HOST" GENSERVE_DATA_DIR="$DATA_DIR" GENSERVE_OUTPUT_DIR="$OUT_DIR" GENSERVE_LOG_FORMAT="${GENSERVE_LOG_FORMAT:-json}" \
     nohup "$VENV/bin/genserve" "${args[@]}" >>"$log_file" 2>&1 </dev/null &
   pid=$!
   echo "$pid" >"$PID_FILE"

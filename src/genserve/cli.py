@@ -170,6 +170,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "genserve.commands.gate",
     "genserve.commands.serve",
     "genserve.commands.jobs",
+    "genserve.commands.worker",
 )
 
 

@@ -64,7 +64,29 @@ class Settings(BaseSettings):
         True, description="After a crash, requeue jobs that were running (False: mark them failed)"
     )
     lease_s: float = Field(30.0, gt=0, description="A running job's lease; a worker silent longer loses it")
-    api_keys: str = Field("", description="Comma-separated API keys; when set, requests need a Bearer key")
+    executor: Literal["local", "celery"] = Field(
+        "local", description="local: jobs run on threads in the server; celery: on `genserve worker`s"
+    )
+    broker_url: str = Field(
+        "amqp://guest:guest@127.0.0.1:5672//", description="Celery broker (amqp://... or redis://...)"
+    )
+    republish_after_s: float = Field(
+        600.0, gt=0, description="A job queued this long since it was published is published again"
+    )
+    worker_metrics_port: int = Field(
+        9100, ge=0, le=65535, description="Port of a worker's /metrics, /healthz, /readyz (0 = none)"
+    )
+    api_keys: str = Field(
+        "",
+        description="Comma-separated API keys (or 'sha256:<hex>' of a key); when set, requests need a Bearer "
+        "key and each key sees only its own jobs",
+    )
+    admin_keys: str = Field(
+        "", description="Comma-separated admin keys (or 'sha256:<hex>'): they see and manage every job"
+    )
+    session_ttl_s: float = Field(
+        12 * 3600.0, gt=0, le=30 * 86400, description="How long a web UI login lasts (seconds)"
+    )
     allow_ips: str = Field("", description="Comma-separated CIDRs allowed to call the API (empty = any)")
     max_jobs_per_key: int = Field(0, ge=0, description="Unfinished jobs one key may have (0 = no limit)")
     webhook_secret: str = Field(

@@ -41,8 +41,37 @@ def diagnose(settings: Settings) -> dict[str, Any]:
         out = out.parent
     usage = shutil.disk_usage(out)
     report["disk"] = f"{usage.free / 2**30:.1f} GiB free at {out.resolve()}"
+    if settings.executor == "celery":
+        report["broker"] = broker_advice(settings)
     report["backends"] = [
         {k: r[k] for k in ("task", "backend", "available", "reason", "install")}
         for r in describe_backends(settings)
     ]
     return report
+
+
+RABBITMQ_CONSUMER_TIMEOUT_S = 1800.0  # NOTE: RabbitMQ's default consumer_timeout (30 min) since 3.8.15
+
+
+def broker_advice(settings: Settings) -> str:
+    """Whether the broker would cut off or start twice a job as long as the settings allow."""
+    from genserve.jobs.celery_app import visibility_timeout
+
+    longest = settings.load_timeout_s + settings.run_timeout_s
+    scheme = settings.broker_url.split(":", 1)[0]
+    if scheme.startswith("redis"):
+        return (
+            f"redis: genserve sets visibility_timeout={visibility_timeout(settings):.0f} s, above the "
+            f"longest job ({longest:.0f} s = load + run timeouts): no job is redelivered while it runs"
+        )
+    if scheme.startswith("amqp"):
+        if longest >= RABBITMQ_CONSUMER_TIMEOUT_S:
+            return (
+                f"WARNING: RabbitMQ closes a channel whose message stays unacked past its consumer_timeout "
+                f"(default {RABBITMQ_CONSUMER_TIMEOUT_S:.0f} s); a job may take {longest:.0f} s "
+                f"(GENSERVE_LOAD_TIMEOUT_S + GENSERVE_RUN_TIMEOUT_S). Set consumer_timeout = "
+                f"{int((longest + 600) * 1000)} (ms) in rabbitmq.conf, or lower the timeouts. (A redelivered "
+                "job is not run twice: the store fences it; but the worker's channel is closed.)"
+            )
+        return f"rabbitmq: jobs up to {longest:.0f} s stay within the default consumer_timeout"
+    return f"WARNING: unknown broker scheme '{scheme}': use amqp://... (RabbitMQ) or redis://..."

@@ -4,7 +4,9 @@
     ├── InvalidInput                 422  exit 2   a parameter or input breaks a rule (names it, says the fix)
     │   ├── MediaError               415  exit 2   a file is not the media it must be
     │   ├── MediaTooLarge            413  exit 2   a file or image is over a size limit
-    │   └── NotFound                 404  exit 2   an unknown task/backend/job/artifact or a missing file
+    │   ├── NotFound                 404  exit 2   unknown task/backend/job/artifact/route, missing file
+    │   ├── MethodNotAllowed         405  exit 2   the route exists but not for this HTTP method
+    │   └── RangeNotSatisfiable      416  exit 2   a byte range outside the artifact
     ├── BackendUnavailable           503  exit 4   an extra, a model or a device is missing (says what to do)
     ├── OutOfMemory                  507  exit 5   out of memory, after the degrade ladder ran out
     ├── JobTimeout                   504  exit 3   a load or a run took longer than its limit
@@ -92,6 +94,16 @@ class NotFound(InvalidInput):
     code = "not_found"
 
 
+class MethodNotAllowed(InvalidInput):
+    http_status = 405
+    code = "method_not_allowed"
+
+
+class RangeNotSatisfiable(InvalidInput):
+    http_status = 416
+    code = "range_not_satisfiable"
+
+
 class BackendUnavailable(GenserveError):
     http_status = 503
     exit_code = 4
@@ -165,16 +177,16 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return "CUDA out of memory" in text or "MPS backend out of memory" in text
 
 
-def _all_subclasses(cls: type[GenserveError]) -> list[type[GenserveError]]:
+def all_error_classes(cls: type[GenserveError]) -> list[type[GenserveError]]:
     found = [cls]
     for sub in cls.__subclasses__():
-        found += _all_subclasses(sub)
+        found += all_error_classes(sub)
     return found
 
 
 def error_class(code: str | None) -> type[GenserveError]:
     """The exception class for an error code (e.g. from a result's ``error`` field)."""
-    for cls in _all_subclasses(GenserveError):
+    for cls in all_error_classes(GenserveError):
         if cls.code == code:
             return cls
     return GenserveError

@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import queue
-import re
 import shutil
 import tempfile
 import time
@@ -23,19 +22,23 @@ from pathlib import Path
 from typing import Any
 
 from genserve.backends.registry import import_plugins
+from genserve.caller import Caller
 from genserve.config import Settings, get_settings
 from genserve.errors import Conflict, GenserveError, InvalidInput, NotFound, RateLimited
-from genserve.jobs.artifacts import ArtifactStore, LocalArtifactStore
+from genserve.jobs.artifacts import ArtifactStore, artifact_store
+from genserve.jobs.celery_app import queue_name
 from genserve.jobs.events import EventBus
-from genserve.jobs.executor import Executor, LocalExecutor
+from genserve.jobs.executor import Executor, make_executor
 from genserve.jobs.request import JobRequest, new_job_id, prepare
 from genserve.jobs.store import STATUS_EVENTS, Event, JobRecord, JobStore
 from genserve.jobs.webhooks import WebhookSender, check_webhook
+from genserve.names import check_artifact_name, check_field_name, check_job_id, check_line, client_filename
+from genserve.sessions import SessionStore
 from genserve.tasks.base import JobStatus
 
 log = logging.getLogger("genserve.service")
 
-JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+PRIORITY_MIN, PRIORITY_MAX = -100, 100
 
 
 @dataclass
@@ -61,11 +64,12 @@ class Submission:
     git_commit: str | None = None
     git_branch: str | None = None
     owner: str | None = None
+    pool: str | None = None  # a GPU pool: the job goes to the queue <task>.<pool> (queue executors)
 
     def fingerprint(self) -> str:
         """Identifies the request (for idempotent PUT): task, backend, params and file contents."""
         digest = hashlib.sha256()
-        head = [self.task, self.backend, self.model, self.params, self.priority, self.webhook_url]
+        head = [self.task, self.backend, self.model, self.params, self.priority, self.webhook_url, self.pool]
         digest.update(json.dumps(head, sort_keys=True, default=str).encode())
         for name in sorted(self.files):
             for upload in self.files[name]:
@@ -74,6 +78,24 @@ class Submission:
                     for chunk in iter(lambda: fh.read(1 << 20), b""):
                         digest.update(chunk)
         return digest.hexdigest()
+
+
+def _check_names(sub: Submission) -> None:
+    """Every name in a submission against its allowlist, before any file is stored."""
+    for name, uploads in sub.files.items():
+        check_field_name(name)
+        for upload in uploads:
+            client_filename(upload.filename, name)
+    for argument in ("task", "backend", "model", "device", "git_commit", "git_branch"):
+        value = getattr(sub, argument)
+        if value is not None:
+            check_line(argument, value, 255 if argument != "model" else 1000)
+    if sub.pool is not None:
+        queue_name(sub.task, sub.pool)
+    for argument in ("webhook_url", "webhook_events"):
+        value = getattr(sub, argument)
+        if value is not None:
+            check_line(argument, value, 2000)
 
 
 def _iso(ts: float | None) -> str | None:
@@ -90,16 +112,20 @@ class Service:
         executor: Executor | None = None,
         bus: EventBus | None = None,
         run_jobs: bool = True,
+        webhooks: bool = True,
     ) -> None:
         self.settings = settings or get_settings()
         self.store = store or JobStore.from_settings(self.settings)
-        self.artifacts = artifacts or LocalArtifactStore(self.settings)
+        self.artifacts = artifacts or artifact_store(self.settings)
         self.bus = bus or EventBus()
         self.executor = executor
         if self.executor is None and run_jobs:
-            self.executor = LocalExecutor(self.settings, self.store, self.artifacts, self.bus)
+            self.executor = make_executor(self.settings, self.store, self.artifacts, self.bus)
         self.webhooks = WebhookSender(self.settings, self.store)
-        self.bus.listeners.append(self.webhooks.on_event)
+        self.sessions = SessionStore(self.store)
+        self.send_webhooks = webhooks  # a worker sends none: the API processes deliver the outbox
+        if webhooks:
+            self.bus.listeners.append(self.webhooks.on_event)
         self.started = False
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -110,6 +136,8 @@ class Service:
         self.store.open()
         if self.executor is not None:
             self.executor.start()
+        if self.send_webhooks:
+            self.webhooks.start()
         self.started = True
         return self
 
@@ -133,8 +161,9 @@ class Service:
         return record
 
     def put(self, job_id: str, sub: Submission) -> tuple[JobRecord, bool]:
-        """Idempotent create with a client-chosen id: (record, created). The same request again
-        returns the existing job; a different one under that id is a Conflict."""
+        """Idempotent create with a client-chosen id: (record, created). The same request again (by the
+        same owner) returns the existing job; a different one, or any under another tenant's id, is a
+        Conflict that says nothing of the existing job."""
         return self._submit(sub, job_id, idempotent=True)
 
     def _submit(
@@ -150,19 +179,22 @@ class Service:
 
     def _submit_inner(self, sub: Submission, job_id: str | None, idempotent: bool) -> tuple[JobRecord, bool]:
         # 1. the id, and for PUT the job that may exist already
-        if job_id is not None and not JOB_ID_RE.match(job_id):
+        if job_id is not None:
+            check_job_id(job_id)
+        if not PRIORITY_MIN <= sub.priority <= PRIORITY_MAX:
             raise InvalidInput(
-                "must be 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit",
-                argument="job_id",
-                value=job_id,
-                fix="e.g. build-1234-thumbnail",
+                f"must be between {PRIORITY_MIN} and {PRIORITY_MAX}",
+                argument="priority",
+                value=sub.priority,
+                fix="e.g. priority=10 (higher runs first; default 0)",
             )
+        _check_names(sub)
         job_id = job_id or new_job_id()
         fingerprint = sub.fingerprint() if idempotent else None
         if idempotent:
             existing = self.store.get(job_id)
             if existing is not None:
-                return self._same_or_conflict(existing, fingerprint), False
+                return self._same_or_conflict(existing, fingerprint, sub.owner), False
         # 2. limits and webhook rules, before any work
         self._check_rate(sub.owner)
         if sub.webhook_url:
@@ -175,7 +207,7 @@ class Service:
                 ref = self.artifacts.put_input(job_id, name, i, upload.path, Path(upload.filename).suffix)
                 upload.stored = True
                 refs.setdefault(name, []).append(ref)
-                names.setdefault(name, []).append(Path(upload.filename).name)
+                names.setdefault(name, []).append(client_filename(upload.filename, name))
         request = JobRequest(
             task=sub.task,
             params=sub.params,
@@ -205,6 +237,7 @@ class Service:
                 "inputs": refs,
                 "input_names": names,
                 "warnings": prepared.warnings,
+                **({"pool": sub.pool} if sub.pool else {}),
             },
             owner=sub.owner,
             git_commit=sub.git_commit,
@@ -220,11 +253,14 @@ class Service:
             self.artifacts.discard_inputs(job_id, refs)
             existing = self.store.get(job_id)
             if idempotent and existing is not None:
-                return self._same_or_conflict(existing, fingerprint), False
+                return self._same_or_conflict(existing, fingerprint, sub.owner), False
             raise
         self.bus.publish(event)
+        if self.executor is not None and self.executor.reuses_prepared:
+            self.executor.remember(job_id, prepared)  # it runs here: the decoded inputs are reused
+        else:
+            self.artifacts.release_inputs(job_id)  # it runs elsewhere: local copies are not needed
         if self.executor is not None:
-            self.executor.remember(job_id, prepared)
             self.executor.notify(job_id)
         log.info(
             "job queued",
@@ -232,11 +268,12 @@ class Service:
         )
         return record, True
 
-    def _same_or_conflict(self, existing: JobRecord, fingerprint: str | None) -> JobRecord:
-        if existing.fingerprint and existing.fingerprint == fingerprint:
+    def _same_or_conflict(self, existing: JobRecord, fingerprint: str | None, owner: str | None) -> JobRecord:
+        # NOTE: the fingerprint and the owner must both match: another tenant's id is taken, nothing more
+        if existing.owner == owner and existing.fingerprint and existing.fingerprint == fingerprint:
             return existing
         raise Conflict(
-            "a different job exists under this id",
+            "this id is taken by a different job",
             argument="job_id",
             value=existing.id,
             fix="retry with exactly the same request, or choose a new id",
@@ -256,33 +293,51 @@ class Service:
 
     # --- read ----------------------------------------------------------------------------------
 
-    def get(self, job_id: str) -> JobRecord:
+    def get(self, job_id: str, caller: Caller) -> JobRecord:
+        """The job, when ``caller`` may see it; another tenant's job is NotFound, like a missing one."""
+        check_job_id(job_id)
         record = self.store.get(job_id)
-        if record is None:
-            raise NotFound("no such job", argument="job_id", value=job_id, fix="GET /v1/jobs lists the jobs")
+        if record is None or not caller.sees(record.owner):
+            raise NotFound("no such job", argument="job_id", value=job_id, fix="GET /v1/jobs lists your jobs")
         return record
 
-    def list_jobs(self, **filters: Any) -> tuple[list[JobRecord], str | None]:
+    def list_jobs(self, caller: Caller, **filters: Any) -> tuple[list[JobRecord], str | None]:
+        for argument, value in filters.items():
+            if isinstance(value, str):
+                check_line(argument, value, 512)
         limit = filters.pop("limit", 50)
         if not 1 <= limit <= 500:
             raise InvalidInput(
                 "must be between 1 and 500", argument="limit", value=limit, fix="e.g. limit=50"
             )
-        return self.store.search(limit=limit, **filters)
+        return self.store.search(limit=limit, owner=caller.owner_filter, **filters)
 
-    def events(self, job_id: str, after: int = 0) -> list[Event]:
+    def events(self, job_id: str, caller: Caller, after: int = 0) -> list[Event]:
+        self.get(job_id, caller)
         return self.store.events(job_id, after)
 
-    def artifact(self, job_id: str, name: str) -> tuple[Path, str]:
-        record = self.get(job_id)
+    def _output(self, job_id: str, name: str, caller: Caller) -> dict[str, Any]:
+        check_artifact_name(name)
+        record = self.get(job_id, caller)
         outputs = (record.result or {}).get("outputs") or []
         found = next((o for o in outputs if o.get("name") == name), None)
         if found is None:
             have = ", ".join(o.get("name", "") for o in outputs) or "none yet"
             raise NotFound("no such artifact", argument="name", value=name, fix=f"this job has: {have}")
-        return self.artifacts.output_path(job_id, found["path"]), found.get(
-            "media_type"
-        ) or "application/octet-stream"
+        return dict(found)
+
+    def artifact(self, job_id: str, name: str, caller: Caller) -> tuple[Path, str]:
+        """A local file of the output (downloaded from object storage when it lives there)."""
+        found = self._output(job_id, name, caller)
+        media_type = found.get("media_type") or "application/octet-stream"
+        return self.artifacts.output_path(job_id, found["path"]), media_type
+
+    def artifact_url(self, job_id: str, name: str, caller: Caller) -> str | None:
+        """A presigned download URL when outputs live in object storage and downloads redirect."""
+        found = self._output(job_id, name, caller)
+        if self.settings.artifact_download != "redirect":
+            return None
+        return self.artifacts.download_url(job_id, found["path"], name)
 
     def view(self, record: JobRecord, base_url: str = "", history: bool = False) -> dict[str, Any]:
         """The job as the API shows it: state, progress, queue position and ETA, links, result."""
@@ -343,11 +398,12 @@ class Service:
 
     # --- change --------------------------------------------------------------------------------
 
-    def cancel(self, job_id: str) -> JobRecord:
+    def cancel(self, job_id: str, caller: Caller) -> JobRecord:
         """Queued: canceled at once. Running: stops at the next progress step. Finished: Conflict."""
+        self.get(job_id, caller)
         outcome, event = self.store.cancel(job_id)
         if outcome == "missing":
-            self.get(job_id)
+            self.get(job_id, caller)
         if outcome == "canceled":
             self.bus.publish(event)
         elif outcome == "requested":
@@ -361,10 +417,10 @@ class Service:
                 value=job_id,
                 fix="DELETE /v1/jobs/{id} removes a finished job",
             )
-        return self.get(job_id)
+        return self.get(job_id, caller)
 
-    def delete(self, job_id: str) -> None:
-        record = self.get(job_id)
+    def delete(self, job_id: str, caller: Caller) -> None:
+        record = self.get(job_id, caller)
         if not record.status.is_terminal():
             raise Conflict(
                 f"the job is {record.status}; a job is deleted only once it has finished",
@@ -378,12 +434,12 @@ class Service:
 
     # --- wait ----------------------------------------------------------------------------------
 
-    def wait(self, job_id: str, timeout: float) -> JobRecord:
+    def wait(self, job_id: str, timeout: float, caller: Caller) -> JobRecord:
         """Block until the job is finished or ``timeout`` seconds passed; returns its record."""
         deadline = time.monotonic() + timeout
         with self.bus.subscribe(job_id) as events:
             while True:
-                record = self.get(job_id)
+                record = self.get(job_id, caller)
                 left = deadline - time.monotonic()
                 if record.status.is_terminal() or left <= 0:
                     return record
@@ -391,20 +447,20 @@ class Service:
                 with contextlib.suppress(queue.Empty):
                     events.get(timeout=min(left, 1.0))
 
-    async def wait_async(self, job_id: str, timeout: float) -> JobRecord:
+    async def wait_async(self, job_id: str, timeout: float, caller: Caller) -> JobRecord:
         deadline = time.monotonic() + timeout
         with self.bus.subscribe_async(job_id) as events:
             while True:
-                record = self.get(job_id)
+                record = self.get(job_id, caller)
                 left = deadline - time.monotonic()
                 if record.status.is_terminal() or left <= 0:
                     return record
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(events.get(), timeout=min(left, 1.0))
 
-    def run_sync(self, sub: Submission, timeout: float | None = None) -> JobRecord:
+    def run_sync(self, sub: Submission, caller: Caller, timeout: float | None = None) -> JobRecord:
         record = self.submit(sub)
-        return self.wait(record.id, timeout or self.settings.run_timeout_s)
+        return self.wait(record.id, timeout or self.settings.run_timeout_s, caller)
 
 
 def spool_upload(data: Any, filename: str, tmp_dir: Path | None = None) -> Upload:

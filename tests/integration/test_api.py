@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from genserve.api import create_app
 from genserve.api.logs import JsonFormatter
+from genserve.caller import SYSTEM
 from genserve.config import Settings
 from genserve.media.video import probe_video
 
@@ -223,7 +224,7 @@ def test_metrics(client: TestClient, sample_image: Path) -> None:
             f'genserve_job_phase_seconds_count{{backend="camera",phase="{phase}",task="image-to-video"}} 1.0'
             in text
         )
-    assert "genserve_queue_depth 0.0" in text and "genserve_jobs_in_progress 0.0" in text
+    assert 'genserve_jobs_by_state{state="queued"} 0.0' in text and "genserve_jobs_in_progress 0.0" in text
     assert 'genserve_http_requests_total{method="POST",route="/v1/jobs",status="422"} 1.0' in text
 
 
@@ -337,12 +338,12 @@ def test_200_concurrent_submissions_all_complete_once(settings: Settings, sample
         ids = [r.json()["id"] for r in responses]
         assert len(set(ids)) == 200
         for job_id in ids:
-            assert service.wait(job_id, max(1.0, 120 - (time.monotonic() - t0))).status == "succeeded"
+            assert service.wait(job_id, max(1.0, 120 - (time.monotonic() - t0)), SYSTEM).status == "succeeded"
         runs = svc_backends.runs(settings.data_dir)
         assert sorted(runs) == sorted(f"count:{i}" for i in range(200))  # none lost, none twice
         assert service.store.counts() == {"succeeded": 200}
         for job_id in ids[:20]:
-            kinds = [e.type for e in service.events(job_id)]
+            kinds = [e.type for e in service.events(job_id, SYSTEM)]
             assert kinds.count("started") == 1 and kinds.count("completed") == 1
     finally:
         service.stop()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import svc_backends
 
+from genserve.caller import SYSTEM
 from genserve.config import Settings
 from genserve.errors import Conflict
 from genserve.jobs.store import JobRecord
@@ -35,16 +36,16 @@ def service(settings: Settings) -> Iterator[Service]:
 def test_priority_runs_first_fifo_otherwise(service: Service, sample_image: Path, tmp_path: Path) -> None:
     blocker = service.submit(_sub(sample_image, tmp_path, "slow", steps=5, prompt="block"))
     deadline = time.monotonic() + 10
-    while service.get(blocker.id).status == JobStatus.queued and time.monotonic() < deadline:
+    while service.get(blocker.id, SYSTEM).status == JobStatus.queued and time.monotonic() < deadline:
         time.sleep(0.01)
     low = service.submit(_sub(sample_image, tmp_path, "slow", steps=1, prompt="low"))
     sub = _sub(sample_image, tmp_path, "slow", steps=1, prompt="high")
     sub.priority = 10
     high = service.submit(sub)
-    view = service.view(service.get(low.id))
+    view = service.view(service.get(low.id, SYSTEM))
     assert view["status"] == "queued" and view["queue_position"] == 1  # behind the high one
     for job in (blocker, low, high):
-        assert service.wait(job.id, 20).status == JobStatus.succeeded
+        assert service.wait(job.id, 20, SYSTEM).status == JobStatus.succeeded
     assert svc_backends.runs(service.settings.data_dir) == ["block", "high", "low"]
 
 
@@ -52,19 +53,19 @@ def test_cancel_queued_and_running(service: Service, sample_image: Path, tmp_pat
     running = service.submit(_sub(sample_image, tmp_path, "slow", steps=50, prompt="long"))
     queued = service.submit(_sub(sample_image, tmp_path, "slow", steps=1, prompt="never"))
     deadline = time.monotonic() + 10
-    while service.get(running.id).status != JobStatus.running and time.monotonic() < deadline:
+    while service.get(running.id, SYSTEM).status != JobStatus.running and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert service.cancel(queued.id).status == JobStatus.canceled  # at once
+    assert service.cancel(queued.id, SYSTEM).status == JobStatus.canceled  # at once
     t0 = time.monotonic()
-    service.cancel(running.id)
-    done = service.wait(running.id, 10)
+    service.cancel(running.id, SYSTEM)
+    done = service.wait(running.id, 10, SYSTEM)
     assert done.status == JobStatus.canceled and done.error == "canceled"
     assert time.monotonic() - t0 < 1.0  # at the next 0.1 s step, not after 5 s
     assert svc_backends.runs(service.settings.data_dir) == ["long"]
     finished = service.submit(_sub(sample_image, tmp_path))
-    assert service.wait(finished.id, 10).status == JobStatus.succeeded
+    assert service.wait(finished.id, 10, SYSTEM).status == JobStatus.succeeded
     with pytest.raises(Conflict):
-        service.cancel(finished.id)
+        service.cancel(finished.id, SYSTEM)
 
 
 def _orphan(service: Service, sample: Path, tmp: Path, worker: str, prompt: str) -> JobRecord:
@@ -88,8 +89,8 @@ def test_restart_requeues_or_fails_interrupted_jobs(
     first.stop()
     second = Service(settings.model_copy(update={"requeue_interrupted": requeue})).start()
     try:
-        done = second.wait(job.id, 10)
-        assert second.wait(queued.id, 10).status == JobStatus.succeeded  # queued work resumes
+        done = second.wait(job.id, 10, SYSTEM)
+        assert second.wait(queued.id, 10, SYSTEM).status == JobStatus.succeeded  # queued work resumes
         history = [h["event"] for h in second.view(done, history=True)["history"]]
         if requeue:
             assert done.status == JobStatus.succeeded and done.attempt == 2
@@ -113,7 +114,7 @@ def test_expired_lease_of_another_host_is_recovered(
         svc.executor = None
         fresh = Service(svc.settings, store=svc.store, artifacts=svc.artifacts).start()
         try:
-            assert fresh.wait(job.id, 10).status == JobStatus.succeeded
+            assert fresh.wait(job.id, 10, SYSTEM).status == JobStatus.succeeded
         finally:
             fresh.executor.stop()  # type: ignore[union-attr]
     finally:
@@ -132,10 +133,10 @@ def test_two_executors_on_one_store_never_run_a_job_twice(
             for i in range(40)
         ]
         for job in jobs:
-            assert a.wait(job.id, 20).status == JobStatus.succeeded
+            assert a.wait(job.id, 20, SYSTEM).status == JobStatus.succeeded
         ran = svc_backends.runs(settings.data_dir)
         assert sorted(ran) == sorted(f"count:{i}" for i in range(40))  # each once
-        workers = {a.get(j.id).worker for j in jobs}
+        workers = {a.get(j.id, SYSTEM).worker for j in jobs}
         assert len(workers) == 2  # both took work
     finally:
         a.stop()

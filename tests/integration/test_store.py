@@ -71,7 +71,7 @@ def test_sqlite_is_in_wal_mode_under_the_data_dir(tmp_path: Path) -> None:
     s = JobStore.from_settings(settings).open()
     with s.engine.connect() as conn:
         assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0003"
     s.open()  # migrating again is a no-op
     s.close()
     assert (tmp_path / "state" / "jobs.db").is_file()

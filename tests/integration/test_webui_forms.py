@@ -19,6 +19,7 @@ from genserve import tasks
 from genserve.api import create_app
 from genserve.api.access import SESSION_COOKIE
 from genserve.backends.camera_motion import motion_from_prompt
+from genserve.caller import SYSTEM, Caller
 from genserve.config import Settings
 from genserve.errors import InvalidInput
 from genserve.jobs.request import validate_params
@@ -211,8 +212,17 @@ def test_login_sets_a_session_cookie_that_opens_ui_and_api(keyed_client: tuple[T
     # no open redirect: only paths on this server
     away = client.post("/login", data={"key": "beta-key", "next": "//evil.example/"}, follow_redirects=False)
     assert away.headers["location"] == "/ui/"
-    out = client.get("/logout", follow_redirects=False)
+    # the session ends on the server at logout: the same cookie, sent again, is refused
+    client.cookies.clear()
+    again = client.post("/login", data={"key": "beta-key", "next": "/ui/"}, follow_redirects=False)
+    token = again.cookies[SESSION_COOKIE]
+    assert token != ok.cookies[SESSION_COOKIE]  # each login hands out a new token
+    client.cookies.clear()
+    session = {"cookie": f"{SESSION_COOKIE}={token}"}
+    assert client.get("/v1/jobs", headers=session).status_code == 200
+    out = client.get("/logout", headers=session, follow_redirects=False)
     assert out.status_code == 303 and SESSION_COOKIE in out.headers["set-cookie"]
+    assert client.get("/v1/jobs", headers=session).status_code == 401
 
 
 def test_ui_jobs_belong_to_the_key_and_history_shows_only_its_own(
@@ -236,10 +246,10 @@ def test_ui_jobs_belong_to_the_key_and_history_shows_only_its_own(
     events = [json.loads(line[6:]) for line in stream.text.splitlines() if line.startswith("data: ")]
     final = events[-1]
     assert "Done" in final[0], final
-    job = service.get(final[2])
+    job = service.get(final[2], SYSTEM)
     assert job.owner is not None and job.request["params"] == {"resolution": "256p", "num_frames": 4}
     assert job.request["input_names"] == {"image": ["a.jpg"]}
-    mine, _ = service.list_jobs(owner=job.owner)
+    mine, _ = service.list_jobs(Caller(owner=job.owner))
     assert [r.id for r in mine] == [job.id]
-    others, _ = service.list_jobs(owner="someone-else")
+    others, _ = service.list_jobs(Caller(owner="someone-else"))
     assert others == []

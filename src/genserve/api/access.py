@@ -1,8 +1,10 @@
-"""Access control: API keys (Bearer), an IP allowlist (CIDR) and the upload size limit.
+"""Access control: API keys (Bearer), an IP allowlist (CIDR), web UI sessions and the upload size limit.
 
 A pure ASGI middleware, so it guards every route (the API, the web UI mounted on it, /metrics,
-/docs) except liveness and readiness probes. A browser proves its key with the web UI's session
-cookie (set by its login page, which is the one page reachable without a key).
+/docs) except liveness and readiness probes. It turns the request into a :class:`Caller`, which
+the service uses to enforce ownership. Keys are kept only as SHA-256 hashes (the settings may give
+them that way too, as ``sha256:<hex>``); a browser proves its key with a server-side session
+(``genserve.sessions``) created by the web UI's login page, the one page reachable without a key.
 """
 
 from __future__ import annotations
@@ -13,26 +15,44 @@ import ipaddress
 import json
 from typing import Any
 
+from genserve.caller import Caller
 from genserve.config import Settings
 from genserve.errors import Forbidden, GenserveError, MediaTooLarge, Unauthorized
+from genserve.sessions import SessionStore
 
 OPEN_PATHS = ("/healthz", "/readyz")
-KEY_FREE_PATHS = ("/login",)  # the web UI's login page: no key needed, the IP allowlist still applies
+KEY_FREE_PATHS = ("/login", "/logout")  # the web UI's login and logout: the IP allowlist still applies
 SESSION_COOKIE = "genserve_session"
 FORM_SLACK_BYTES = 1 << 20  # NOTE: room for the form fields and multipart boundaries beside the files
 
 
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 def key_id(key: str) -> str:
     """A stable, non-secret id for an API key (the job's owner)."""
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+    return key_hash(key)[:16]
 
 
-def session_token(key: str) -> str:
-    """The web UI's session cookie for ``key``: proves the key without carrying it."""
-    return hmac.new(key.encode(), b"genserve web UI session", hashlib.sha256).hexdigest()
+def _hashes(keys: str, argument: str) -> list[str]:
+    found = []
+    for entry in filter(None, (k.strip() for k in keys.split(","))):
+        if entry.startswith("sha256:"):
+            digest = entry[7:].lower()
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise GenserveError(
+                    "a 'sha256:' entry must hold 64 hex digits",
+                    argument=argument,
+                    fix='e.g. sha256:$(printf %s "$KEY" | sha256sum | cut -c1-64)',
+                )
+            found.append(digest)
+        else:
+            found.append(key_hash(entry))
+    return found
 
 
-def _cookie(headers: dict[str, str], name: str) -> str:
+def cookie(headers: dict[str, str], name: str) -> str:
     for part in headers.get("cookie", "").split(";"):
         key, _, value = part.strip().partition("=")
         if key == name:
@@ -41,8 +61,13 @@ def _cookie(headers: dict[str, str], name: str) -> str:
 
 
 class Access:
-    def __init__(self, settings: Settings) -> None:
-        self.keys = [k.strip() for k in settings.api_keys.split(",") if k.strip()]
+    def __init__(self, settings: Settings, sessions: SessionStore | None = None) -> None:
+        admins = _hashes(settings.admin_keys, "GENSERVE_ADMIN_KEYS")
+        # hash of a key -> admin?
+        self.keys: dict[str, bool] = {h: False for h in _hashes(settings.api_keys, "GENSERVE_API_KEYS")}
+        self.keys.update({h: True for h in admins})
+        self.sessions = sessions
+        self.session_ttl_s = settings.session_ttl_s
         self.networks = []
         for cidr in filter(None, (c.strip() for c in settings.allow_ips.split(","))):
             try:
@@ -56,6 +81,10 @@ class Access:
                 ) from None
         self.max_body = settings.max_upload_bytes + FORM_SLACK_BYTES
 
+    @property
+    def enabled(self) -> bool:
+        return bool(self.keys)
+
     def client_allowed(self, host: str | None) -> bool:
         if not self.networks:
             return True
@@ -65,23 +94,49 @@ class Access:
             return False
         return any(address in net for net in self.networks)
 
-    def owner(self, headers: dict[str, str]) -> str | None:
-        """The caller's key id; raises Unauthorized when keys are configured and none matches."""
+    def match(self, key: str) -> str | None:
+        """The hash of ``key`` when it is a configured key (compared in constant time)."""
+        given = key_hash(key)
+        found = None
+        for known in self.keys:
+            if hmac.compare_digest(given, known):
+                found = known
+        return found
+
+    def caller(self, headers: dict[str, str]) -> Caller:
+        """Who is asking; raises Unauthorized when keys are configured and none is proven."""
         auth = headers.get("authorization", "")
         given = auth[7:].strip() if auth.lower().startswith("bearer ") else headers.get("x-api-key", "")
-        if not self.keys:
-            return key_id(given) if given else None
-        if given and any(hmac.compare_digest(given.encode(), k.encode()) for k in self.keys):
-            return key_id(given)
-        session = "" if given else _cookie(headers, SESSION_COOKIE)
-        for k in self.keys if session else ():
-            if hmac.compare_digest(session.encode(), session_token(k).encode()):
-                return key_id(k)
-        raise Unauthorized(
-            "a valid API key is required" if not given else "the API key is not valid",
-            argument="Authorization",
-            fix="send the header 'Authorization: Bearer <key>' with a key from GENSERVE_API_KEYS",
-        )
+        if not self.keys:  # an open service: no tenants (a key, if sent, still names the caller)
+            return Caller(owner=key_id(given) if given else None, admin=True)
+        if given:
+            found = self.match(given)
+        else:
+            token = cookie(headers, SESSION_COOKIE)
+            found = self.sessions.key_hash(token) if token and self.sessions is not None else None
+            if found is not None and found not in self.keys:
+                found = None  # the key was removed: its sessions end with it
+        if found is None:
+            raise Unauthorized(
+                "the API key is not valid"
+                if given
+                else "a valid API key (or a live web UI session) is required",
+                argument="Authorization",
+                fix="send the header 'Authorization: Bearer <key>' with a key from GENSERVE_API_KEYS",
+            )
+        return Caller(owner=found[:16], admin=self.keys[found])
+
+    def login(self, key: str) -> str | None:
+        """A new session token for a valid key (None when the key is not valid)."""
+        found = self.match(key) if key else None
+        if found is None or self.sessions is None:
+            return None
+        return self.sessions.create(found, self.session_ttl_s)
+
+    def logout(self, headers: dict[str, str]) -> None:
+        token = cookie(headers, SESSION_COOKIE)
+        if token and self.sessions is not None:
+            self.sessions.revoke(token)
 
 
 def error_body(exc: GenserveError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
@@ -109,7 +164,7 @@ class AccessMiddleware:
                     value=client[0] if client else None,
                     fix="call from an allowed network, or the admin adds it to GENSERVE_ALLOW_IPS",
                 )
-            owner = None if scope["path"] in KEY_FREE_PATHS else self.access.owner(headers)
+            caller = None if scope["path"] in KEY_FREE_PATHS else self.access.caller(headers)
             length = headers.get("content-length")
             if length and length.isdigit() and int(length) > self.access.max_body:
                 raise _too_large(int(length), self.access.max_body)
@@ -122,7 +177,7 @@ class AccessMiddleware:
             await send({"type": "http.response.start", "status": status, "headers": extra})
             await send({"type": "http.response.body", "body": body})
             return
-        scope.setdefault("state", {})["owner"] = owner
+        scope.setdefault("state", {})["caller"] = caller
         await self.app(scope, _limited(receive, self.access.max_body), send)
 
 

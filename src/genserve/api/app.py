@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from genserve import __version__
 from genserve.api.access import Access, AccessMiddleware
 from genserve.api.metrics import HttpMetricsMiddleware, Metrics
 from genserve.config import Settings, get_settings
-from genserve.errors import GenserveError, InvalidInput
+from genserve.errors import GenserveError, InvalidInput, MethodNotAllowed, NotFound
 from genserve.service import Service
 
 log = logging.getLogger("genserve.api")
@@ -30,6 +31,7 @@ def error_response(exc: GenserveError) -> JSONResponse:
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         headers["Retry-After"] = str(int(retry_after))
+    headers.update(getattr(exc, "headers", None) or {})
     return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
 
 
@@ -64,6 +66,7 @@ def create_app(
     app.state.service = service
     app.state.settings = settings
     app.state.metrics = Metrics(service)
+    app.state.access = Access(settings, service.sessions)
 
     @app.exception_handler(GenserveError)
     async def on_genserve_error(request: Request, exc: GenserveError) -> JSONResponse:
@@ -83,12 +86,18 @@ def create_app(
             )
         )
 
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """The router's own refusals (no such route, wrong method, ...) in genserve's error shape."""
+        return error_response(routing_error(app, request, exc))
+
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", extra={"path": request.url.path})
         return error_response(GenserveError(f"internal error ({type(exc).__name__}); see the server log"))
 
     from genserve.api.compat import router as compat_router
+    from genserve.api.login import add_login_routes
     from genserve.api.routes import health_router, router
 
     app.include_router(health_router)
@@ -97,6 +106,8 @@ def create_app(
         app.include_router(compat_router)
 
     mounted = jobs_api and webui and _mount_webui(app, service)
+    if jobs_api:
+        add_login_routes(app, app.state.access, home="/ui/" if mounted else "/docs")
     if not mounted:
 
         @app.get("/", include_in_schema=False)
@@ -104,8 +115,45 @@ def create_app(
             return RedirectResponse("/docs")
 
     app.add_middleware(HttpMetricsMiddleware, metrics=app.state.metrics)
-    app.add_middleware(AccessMiddleware, access=Access(settings))
+    app.add_middleware(AccessMiddleware, access=app.state.access)
     return app
+
+
+def _leaf_routes(routes: list[Any]) -> Iterator[Any]:
+    """Every route, including those of included routers (FastAPI keeps them nested)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _leaf_routes(inner.routes)
+        else:
+            yield route
+
+
+def routing_error(app: FastAPI, request: Request, exc: StarletteHTTPException) -> GenserveError:
+    path = request.url.path
+    if exc.status_code == 405:
+        allowed: set[str] = set()
+        for route in _leaf_routes(app.router.routes):
+            regex, methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+            if regex is not None and methods and regex.match(path):
+                allowed |= set(methods)
+        allow = ", ".join(sorted(allowed | ({"HEAD"} if "GET" in allowed else set())))
+        error: GenserveError = MethodNotAllowed(
+            f"{path} does not take {request.method}",
+            argument="method",
+            value=request.method,
+            fix=f"use {allow}",
+        )
+        error.headers = {"Allow": allow}  # type: ignore[attr-defined]
+        return error
+    if exc.status_code == 404:
+        hint = "/docs lists the routes"
+        if path.startswith("/v1/jobs/"):
+            hint = "job ids and artifact names hold no '/'; GET /v1/jobs lists your jobs"
+        return NotFound("no such route", argument="path", value=path, fix=hint)
+    error = InvalidInput(str(exc.detail), argument="request", fix="see /docs for this route")
+    error.http_status = exc.status_code if 400 <= exc.status_code < 500 else 400  # type: ignore[misc]
+    return error
 
 
 def _mount_webui(app: FastAPI, service: Service) -> bool:

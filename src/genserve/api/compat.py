@@ -23,7 +23,8 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from starlette.concurrency import run_in_threadpool
 
 from genserve.api.forms import read_form, submission_from_form
-from genserve.api.routes import base_url, service_of
+from genserve.api.openapi import RUN_ERRORS, errors, task_form
+from genserve.api.routes import base_url, caller_of, service_of
 from genserve.errors import GenserveError, error_class
 from genserve.jobs.store import JobRecord
 from genserve.service import Service, Submission
@@ -33,9 +34,10 @@ router = APIRouter(tags=["compatibility"])
 
 async def _run(request: Request, task: str, form: Any) -> tuple[Service, JobRecord]:
     svc = service_of(request)
-    sub: Submission = await submission_from_form(form, task=task, owner=request.state.owner, job_fields=False)
+    caller = caller_of(request)
+    sub: Submission = await submission_from_form(form, task=task, owner=caller.owner, job_fields=False)
     record = await run_in_threadpool(svc.submit, sub)
-    record = await svc.wait_async(record.id, svc.settings.run_timeout_s + svc.settings.load_timeout_s)
+    record = await svc.wait_async(record.id, svc.settings.run_timeout_s + svc.settings.load_timeout_s, caller)
     return svc, record
 
 
@@ -43,7 +45,45 @@ def _status(record: JobRecord) -> int:
     return 504 if not record.status.is_terminal() else error_class(record.error).http_status
 
 
-@router.post("/generate")
+I2V_FIELDS = ("prompt", "resolution", "num_frames", "fps", "steps", "guidance_scale")
+TALKING_FIELDS = (
+    "duration",
+    "min_resolution",
+    "expand_ratio",
+    "inference_steps",
+    "dynamic_scale",
+    "motion_scale",
+    "lip_sync_align",
+    "smooth_motion",
+)
+
+
+def _generate_form() -> dict[str, Any]:
+    """image-to-video's fields, or with an ``audio`` part talking-head's (one of the two)."""
+    i2v = task_form("image-to-video", only=I2V_FIELDS)
+    talking = task_form("talking-head", only=TALKING_FIELDS)
+    content = i2v["requestBody"]["content"]["multipart/form-data"]
+    content["schema"] = {
+        "oneOf": [content["schema"], talking["requestBody"]["content"]["multipart/form-data"]["schema"]],
+        "description": "image-to-video; with an `audio` part, talking-head (answers MP4 bytes)",
+    }
+    return i2v
+
+
+_STATUS_BODY = {
+    "description": "The document's error shape: {status: error, message} (text/plain with audio)",
+    "content": {"application/json": {}, "text/plain": {}},
+}
+
+
+@router.post(
+    "/generate",
+    openapi_extra=_generate_form(),
+    responses={
+        200: {"content": {"application/json": {}, "video/mp4": {}}, "description": "JSON, or MP4 bytes"},
+        **{status: _STATUS_BODY for status in errors(*RUN_ERRORS)},
+    },
+)
 async def generate(request: Request) -> Response:
     """Document 000 (image-to-video, JSON answer) or, with an ``audio`` part, document 002 (MP4 bytes)."""
     talking = False
@@ -63,7 +103,7 @@ async def generate(request: Request) -> Response:
         return JSONResponse({"status": "error", "message": message, "output_path": None}, _status(record))
     video = next(o for o in result["outputs"] if o["media_type"] == "video/mp4")
     if talking:
-        path, _ = svc.artifact(record.id, video["name"])
+        path, _ = svc.artifact(record.id, video["name"], caller_of(request))
         return FileResponse(
             path, media_type="video/mp4", filename="output_video.mp4", headers={"X-Job-Id": record.id}
         )
@@ -79,7 +119,11 @@ async def generate(request: Request) -> Response:
     )
 
 
-@router.post("/api/v1/recognize")
+@router.post(
+    "/api/v1/recognize",
+    openapi_extra=task_form("recognize"),
+    responses={status: _STATUS_BODY for status in errors(*RUN_ERRORS)},
+)
 async def recognize(request: Request) -> JSONResponse:
     """Document 003: ``curl -F image=@sample.jpg .../api/v1/recognize | jq -e .text_blocks``."""
     try:

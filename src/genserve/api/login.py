@@ -1,24 +1,23 @@
-"""The web UI's login: when API keys are configured, a browser trades a key for a session cookie.
+"""The login page (web UI, /docs): with API keys configured, a browser trades a key for a session.
 
-The cookie holds an HMAC of the key (``genserve.api.access.session_token``), never the key; the
-access middleware accepts it wherever it accepts the key, so the UI, its file downloads and the
-artifact URLs the video player loads are guarded exactly like the API.
+The cookie holds a random session token kept server-side (``genserve.sessions``), never the key;
+the access middleware accepts it wherever it accepts the key, so the UI, its file downloads and the
+artifact URLs the video player loads are guarded exactly like the API. ``/logout`` deletes the
+session on the server, so a copied cookie stops working too; each login hands out a new token.
 """
 
 from __future__ import annotations
 
-import hmac
 import html
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from genserve.api.access import SESSION_COOKIE, Access, session_token
+from genserve.api.access import SESSION_COOKIE, Access
 
 LOGIN_PATH = "/login"
 LOGOUT_PATH = "/logout"
-SESSION_MAX_AGE_S = 12 * 3600
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>genserve: sign in</title>
@@ -67,15 +66,17 @@ def add_login_routes(app: FastAPI, access: Access, home: str) -> None:
         next_path = safe_next(str(form.get("next") or ""), home)
         if not access.keys:
             return RedirectResponse(next_path, status_code=303)
-        match = next((k for k in access.keys if key and hmac.compare_digest(key.encode(), k.encode())), None)
-        if match is None:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        access.logout(headers)  # a new login replaces the browser's old session
+        token = access.login(key)
+        if token is None:
             error = "That key is not valid. Ask the admin for a key from GENSERVE_API_KEYS."
             return page(next_path, error if key else "Enter an API key.", status=401)
         response = RedirectResponse(next_path, status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
-            session_token(match),
-            max_age=SESSION_MAX_AGE_S,
+            token,
+            max_age=int(access.session_ttl_s),
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",
@@ -84,7 +85,9 @@ def add_login_routes(app: FastAPI, access: Access, home: str) -> None:
         return response
 
     @app.get(LOGOUT_PATH, include_in_schema=False)
-    def logout() -> Response:
+    @app.post(LOGOUT_PATH, include_in_schema=False)
+    def logout(request: Request) -> Response:
+        access.logout({k.lower(): v for k, v in request.headers.items()})
         response = RedirectResponse(LOGIN_PATH, status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response

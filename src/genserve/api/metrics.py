@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from genserve.jobs.executor import heartbeat_interval
 from genserve.jobs.store import Event
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class Metrics:
         service.bus.listeners.append(self.on_event)
 
     def on_event(self, event: Event) -> None:
-        if event.type != "completed":
+        if event.type != "completed" or event.relayed:  # a remote job is counted by its worker
             return
         task = str(event.data.get("task") or "unknown")
         backend = str(event.data.get("backend") or "unknown")
@@ -85,11 +86,37 @@ class _StateCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
-        counts = self.service.store.counts()
-        yield GaugeMetricFamily("genserve_queue_depth", "Jobs waiting to run", value=counts.get("queued", 0))
+        store = self.service.store
+        counts = store.counts()
+        depth = GaugeMetricFamily("genserve_queue_depth", "Jobs waiting to run, per queue", labels=["queue"])
+        for name, n in sorted(store.queued_by_queue().items()):
+            depth.add_metric([name], n)
+        yield depth
+        states = GaugeMetricFamily("genserve_jobs_by_state", "Jobs in the store by state", labels=["state"])
+        for state in ("queued", "running", "succeeded", "failed", "canceled"):
+            states.add_metric([state], counts.get(state, 0))
+        yield states
         yield GaugeMetricFamily(
             "genserve_jobs_in_progress", "Jobs running now", value=counts.get("running", 0)
         )
+        oldest = store.oldest_running_started_at()
+        yield GaugeMetricFamily(
+            "genserve_oldest_running_job_age_seconds",
+            "Age of the oldest running job (0 when none): a stuck generation shows before it ends",
+            value=0.0 if oldest is None else max(0.0, time.time() - oldest),
+        )
+        executor = self.service.executor
+        if executor is not None and executor.describe().get("kind") == "celery":
+            alive = GaugeMetricFamily(
+                "genserve_workers_alive", "Workers heard from recently, per queue", labels=["queue"]
+            )
+            per_queue: dict[str, int] = {}
+            for worker in store.workers_alive(3 * heartbeat_interval(self.service.settings)):
+                for name in str(worker["queues"]).split(","):
+                    per_queue[name] = per_queue.get(name, 0) + 1
+            for name, n in sorted(per_queue.items()):
+                alive.add_metric([name], n)
+            yield alive
         up = GaugeMetricFamily(
             "genserve_up", "1 when the store answers", value=float(self.service.store.ping())
         )

@@ -6,54 +6,53 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    StreamingResponse,
+)
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import MalformedRangeHeader
+from starlette.responses import RangeNotSatisfiable as StarletteRangeNotSatisfiable
 
 from genserve.api.forms import read_form, submission_from_form
-from genserve.errors import error_class
+from genserve.api.openapi import ONE_LINE, RUN_ERRORS, SUBMIT_ERRORS, errors, job_form, task_form
+from genserve.caller import Caller
+from genserve.errors import NotFound, RangeNotSatisfiable, error_class
+from genserve.jobs.store import CURSOR_RE
 from genserve.service import Service
 from genserve.tasks import TASKS
 
 router = APIRouter()
 health_router = APIRouter(tags=["health"])
+JobId = Annotated[
+    str,
+    Path(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="A job id: letters, digits, '-', '_', '.'; it starts with a letter or digit",
+    ),
+]
+STATUS_LIST = r"^(queued|running|succeeded|failed|canceled)(,(queued|running|succeeded|failed|canceled))*$"
 PREFER_WAIT = re.compile(r"\bwait=(\d+(?:\.\d+)?)")
 MAX_WAIT_S = 600.0
 SSE_KEEPALIVE_S = 15.0
 SSE_POLL_S = 1.0  # NOTE: events written by a worker in another process are found by polling the store
 
-JOB_FORM = {
-    "requestBody": {
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["task"],
-                    "properties": {
-                        "task": {"type": "string", "enum": list(TASKS)},
-                        "backend": {"type": "string"},
-                        "params": {"type": "string", "description": "JSON object of task parameters"},
-                        "image": {"type": "string", "format": "binary"},
-                        "audio": {"type": "string", "format": "binary"},
-                        "priority": {"type": "integer", "description": "Higher runs first (default 0)"},
-                        "webhook_url": {"type": "string"},
-                        "webhook_events": {"type": "string", "description": "e.g. started,completed"},
-                        "git_commit": {"type": "string"},
-                        "git_branch": {"type": "string"},
-                    },
-                    "additionalProperties": {"type": "string", "description": "a task parameter"},
-                }
-            }
-        }
-    }
-}
-
 
 def service_of(request: Request) -> Service:
     svc: Service = request.app.state.service
     return svc
+
+
+def caller_of(request: Request) -> Caller:
+    """Who is asking, as the access middleware found it."""
+    caller: Caller = request.state.caller
+    return caller
 
 
 def base_url(request: Request) -> str:
@@ -67,98 +66,163 @@ def prefer_wait(request: Request) -> float | None:
 
 async def _answer(request: Request, svc: Service, job_id: str, created_status: int) -> JSONResponse:
     wait = prefer_wait(request)
-    record = svc.get(job_id)
+    caller = caller_of(request)
+    record = svc.get(job_id, caller)
     headers = {"Location": f"/v1/jobs/{job_id}"}
     if wait is not None:
-        record = await svc.wait_async(job_id, wait)
+        record = await svc.wait_async(job_id, wait, caller)
         if record.status.is_terminal():
             headers["Preference-Applied"] = f"wait={wait:g}"
             return JSONResponse(svc.view(record, base_url(request), history=True), 200, headers)
     return JSONResponse(svc.view(record, base_url(request)), created_status, headers)
 
 
-@router.post("/v1/jobs", status_code=202, openapi_extra=JOB_FORM, tags=["jobs"])
+@router.post(
+    "/v1/jobs",
+    status_code=202,
+    openapi_extra=job_form(),
+    tags=["jobs"],
+    responses={200: {"description": "Done within `Prefer: wait=N`"}, **errors(*SUBMIT_ERRORS)},
+)
 async def create_job(request: Request) -> JSONResponse:
     """Queue a job (multipart: task, backend, params, files). `Prefer: wait=N` waits up to N s for it."""
     svc = service_of(request)
-    sub = await submission_from_form(await read_form(request), owner=request.state.owner)
+    sub = await submission_from_form(await read_form(request), owner=caller_of(request).owner)
     record = await run_in_threadpool(svc.submit, sub)
     return await _answer(request, svc, record.id, 202)
 
 
-@router.put("/v1/jobs/{job_id}", status_code=201, openapi_extra=JOB_FORM, tags=["jobs"])
-async def put_job(job_id: str, request: Request) -> JSONResponse:
+@router.put(
+    "/v1/jobs/{job_id}",
+    status_code=201,
+    openapi_extra=job_form(),
+    tags=["jobs"],
+    responses={200: {"description": "The same request again: that job"}, **errors(*SUBMIT_ERRORS, 409)},
+)
+async def put_job(job_id: JobId, request: Request) -> JSONResponse:
     """Create a job under a client-chosen id, idempotently: a retry returns the same job (200)."""
     svc = service_of(request)
-    sub = await submission_from_form(await read_form(request), owner=request.state.owner)
+    sub = await submission_from_form(await read_form(request), owner=caller_of(request).owner)
     record, created = await run_in_threadpool(svc.put, job_id, sub)
     return await _answer(request, svc, record.id, 201 if created else 200)
 
 
-@router.get("/v1/jobs/{job_id}", tags=["jobs"])
-def get_job(job_id: str, request: Request) -> dict[str, Any]:
+@router.get("/v1/jobs/{job_id}", tags=["jobs"], responses=errors(404, 422))
+def get_job(job_id: JobId, request: Request) -> dict[str, Any]:
+    """A job: status history, progress, queue position and ETA, result and artifact links."""
     svc = service_of(request)
-    return svc.view(svc.get(job_id), base_url(request), history=True)
+    return svc.view(svc.get(job_id, caller_of(request)), base_url(request), history=True)
 
 
-@router.get("/v1/jobs", tags=["jobs"])
+@router.get("/v1/jobs", tags=["jobs"], responses=errors(422))
 def list_jobs(
     request: Request,
     status: str | None = Query(
-        None, description="queued, running, succeeded, failed, canceled (comma-separated)"
+        None,
+        description="queued, running, succeeded, failed, canceled (comma-separated)",
+        pattern=STATUS_LIST,
     ),
-    task: str | None = None,
-    backend: str | None = None,
-    git_commit: str | None = Query(None, description="A commit id or its prefix"),
-    limit: int = Query(50, description="Jobs per page (1-500)"),
-    cursor: str | None = Query(None, description="next_cursor of the previous page"),
+    task: str | None = Query(None, max_length=64, pattern=ONE_LINE),
+    backend: str | None = Query(None, max_length=64, pattern=ONE_LINE),
+    git_commit: str | None = Query(
+        None, description="A commit id or its prefix", max_length=64, pattern=ONE_LINE
+    ),
+    limit: int = Query(50, ge=1, le=500, description="Jobs per page (1-500)"),
+    cursor: str | None = Query(
+        None, description="next_cursor of the previous page", pattern=CURSOR_RE.pattern, max_length=100
+    ),
 ) -> dict[str, Any]:
+    """Jobs, newest first. With API keys configured each key lists its own jobs (an admin key: all)."""
     svc = service_of(request)
-    # with API keys configured, each key lists its own jobs (as in the web UI's history)
     records, next_cursor = svc.list_jobs(
+        caller_of(request),
         status=status,
         task=task,
         backend=backend,
         git_commit=git_commit,
         limit=limit,
         cursor=cursor,
-        owner=request.state.owner,
     )
     return {"jobs": [svc.view(r, base_url(request)) for r in records], "next_cursor": next_cursor}
 
 
-@router.post("/v1/jobs/{job_id}/cancel", tags=["jobs"])
-def cancel_job(job_id: str, request: Request) -> JSONResponse:
+@router.post(
+    "/v1/jobs/{job_id}/cancel",
+    tags=["jobs"],
+    responses={202: {"description": "Running: it stops at its next step"}, **errors(404, 409, 422)},
+)
+def cancel_job(job_id: JobId, request: Request) -> JSONResponse:
     """Queued: canceled at once (200). Running: stops at its next progress step (202)."""
     svc = service_of(request)
-    record = svc.cancel(job_id)
+    record = svc.cancel(job_id, caller_of(request))
     return JSONResponse(svc.view(record, base_url(request)), 200 if record.status.is_terminal() else 202)
 
 
-@router.delete("/v1/jobs/{job_id}", status_code=204, tags=["jobs"])
-def delete_job(job_id: str, request: Request) -> Response:
+@router.delete("/v1/jobs/{job_id}", status_code=204, tags=["jobs"], responses=errors(404, 409, 422))
+def delete_job(job_id: JobId, request: Request) -> Response:
     """Remove a finished job, its inputs and its artifacts."""
-    service_of(request).delete(job_id)
+    service_of(request).delete(job_id, caller_of(request))
     return Response(status_code=204)
 
 
-@router.get("/v1/jobs/{job_id}/artifacts/{name}", tags=["jobs"])
-def get_artifact(job_id: str, name: str, request: Request) -> FileResponse:
-    """Download an output (HTTP byte ranges supported, for video players)."""
-    path, media_type = service_of(request).artifact(job_id, name)
+@router.get(
+    "/v1/jobs/{job_id}/artifacts/{name}",
+    tags=["jobs"],
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The file"},
+        206: {"content": {"application/octet-stream": {}}, "description": "The byte range asked for"},
+        307: {"description": "Outputs in object storage: a presigned URL (Location)"},
+        **errors(404, 416, 422),
+    },
+)
+def get_artifact(job_id: JobId, name: Annotated[str, Path(max_length=128)], request: Request) -> Response:
+    """Download an output (HTTP byte ranges supported, for video players). With outputs in object
+    storage: a redirect to a presigned URL (or the bytes, with GENSERVE_ARTIFACT_DOWNLOAD=stream)."""
+    svc, caller = service_of(request), caller_of(request)
+    url = svc.artifact_url(job_id, name, caller)
+    if url is not None:
+        return RedirectResponse(url, status_code=307)
+    path, media_type = svc.artifact(job_id, name, caller)
+    check_range(request.headers.get("range"), path.stat().st_size)
     return FileResponse(path, media_type=media_type, filename=name, content_disposition_type="inline")
 
 
-@router.get("/v1/jobs/{job_id}/events", tags=["jobs"])
-async def job_events(job_id: str, request: Request, after: int = Query(0, ge=0)) -> StreamingResponse:
+def check_range(header: str | None, size: int) -> None:
+    """A Range the file cannot satisfy (or that is malformed) is a 416 in genserve's error shape."""
+    if header is None:
+        return
+    try:
+        FileResponse._parse_range_header(header, size)
+    except (MalformedRangeHeader, StarletteRangeNotSatisfiable):
+        exc = RangeNotSatisfiable(
+            f"asks for bytes outside the file's {size} bytes (or is not a byte range)",
+            argument="Range",
+            value=header,
+            fix=f"ask for bytes within 0-{max(0, size - 1)}, e.g. Range: bytes=0-1023",
+        )
+        exc.headers = {"Content-Range": f"bytes */{size}"}  # type: ignore[attr-defined]
+        raise exc from None
+
+
+@router.get(
+    "/v1/jobs/{job_id}/events",
+    tags=["jobs"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Events"}, **errors(404, 422)},
+)
+async def job_events(
+    job_id: JobId, request: Request, after: int = Query(0, ge=0, le=2**62)
+) -> StreamingResponse:
     """Server-sent events: queued, started, progress, log, completed. Past events are replayed first;
     reconnect with `Last-Event-ID` (or `?after=`) to resume. The stream ends after `completed`."""
     svc = service_of(request)
-    svc.get(job_id)
+    caller = caller_of(request)
+    svc.get(job_id, caller)
     last = request.headers.get("last-event-id", "")
-    start = int(last) if last.isdigit() else after
+    start = int(last) if last.isdigit() and len(last) < 19 else after
     return StreamingResponse(
-        _event_stream(svc, job_id, start, request),
+        _event_stream(svc, job_id, start, request, caller),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -168,12 +232,18 @@ def _sse(event_id: int, kind: str, data: dict[str, Any]) -> str:
     return f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
-async def _event_stream(svc: Service, job_id: str, after: int, request: Request) -> AsyncIterator[str]:
+async def _event_stream(
+    svc: Service, job_id: str, after: int, request: Request, caller: Caller
+) -> AsyncIterator[str]:
     seen = after
+    finished = False
     with svc.bus.subscribe_async(job_id) as live:
         idle = 0.0
         while True:
-            events = await run_in_threadpool(svc.events, job_id, seen)
+            try:
+                events = await run_in_threadpool(svc.events, job_id, caller, seen)
+            except NotFound:
+                return  # deleted
             for event in events:
                 seen = event.id
                 data = event.to_dict()
@@ -186,8 +256,15 @@ async def _event_stream(svc: Service, job_id: str, after: int, request: Request)
                     return
             if events:
                 idle = 0.0
-            elif svc.store.get(job_id) is None:
-                return  # deleted
+            elif finished:
+                return  # finished, and every event after ``after`` was sent (or it was resumed past them)
+            else:
+                # NOTE: the status is read after the events: a job that finished in between is read
+                # again, so its `completed` event is never skipped
+                record = await run_in_threadpool(svc.store.get, job_id)
+                finished = record is None or record.status.is_terminal()
+                if finished:
+                    continue
             try:
                 await asyncio.wait_for(live.get(), timeout=SSE_POLL_S)
             except TimeoutError:
@@ -199,7 +276,7 @@ async def _event_stream(svc: Service, job_id: str, after: int, request: Request)
                 return
 
 
-@router.get("/v1/backends", tags=["backends"])
+@router.get("/v1/backends", tags=["backends"], responses=errors())
 def list_backends(request: Request) -> dict[str, Any]:
     """Tasks, backends, parameter JSON schemas and defaults, and whether each is loaded here."""
     from genserve.backends.registry import describe_backends
@@ -219,9 +296,10 @@ def list_backends(request: Request) -> dict[str, Any]:
 async def run_task(request: Request, task: str) -> JSONResponse:
     """Submit and wait: the full result, with the HTTP status of its error when it failed."""
     svc = service_of(request)
-    sub = await submission_from_form(await read_form(request), task=task, owner=request.state.owner)
+    caller = caller_of(request)
+    sub = await submission_from_form(await read_form(request), task=task, owner=caller.owner)
     record = await run_in_threadpool(svc.submit, sub)
-    record = await svc.wait_async(record.id, svc.settings.run_timeout_s + svc.settings.load_timeout_s)
+    record = await svc.wait_async(record.id, svc.settings.run_timeout_s + svc.settings.load_timeout_s, caller)
     view = svc.view(record, base_url(request))
     result = view["result"] or {"job_id": record.id, "status": str(record.status), "task": task}
     if not record.status.is_terminal():
@@ -236,14 +314,14 @@ def _task_route(task: str) -> None:
 
     endpoint.__name__ = f"run_{task.replace('-', '_')}"
     endpoint.__doc__ = f"Run one {task} job and answer with its full result (synchronous)."
-    inputs = {m.name: {"type": "string", "format": "binary"} for m in TASKS[task].inputs}
-    props = {**inputs, **{k: {"type": "string"} for k in TASKS[task].params_model.model_fields}}
-    form = {
-        "requestBody": {
-            "content": {"multipart/form-data": {"schema": {"type": "object", "properties": props}}}
-        }
-    }
-    router.add_api_route(f"/v1/{task}", endpoint, methods=["POST"], openapi_extra=form, tags=["tasks"])
+    router.add_api_route(
+        f"/v1/{task}",
+        endpoint,
+        methods=["POST"],
+        openapi_extra=task_form(task),
+        tags=["tasks"],
+        responses={202: {"description": "Still running: follow links.self"}, **errors(*RUN_ERRORS)},
+    )
 
 
 for _task in TASKS:
@@ -256,14 +334,19 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@health_router.get("/readyz")
+@health_router.get("/readyz", responses={503: {"description": "Not ready: the store or executor is down"}})
 def readyz(request: Request) -> JSONResponse:
     """Readiness: the store answers and the executor's workers are alive; loaded models listed."""
     state = service_of(request).ready()
     return JSONResponse(state, 200 if state["ready"] else 503)
 
 
-@health_router.get("/metrics")
+@health_router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}, **errors()},
+)
 def metrics(request: Request) -> Response:
+    """Prometheus metrics (text exposition format)."""
     body, content_type = request.app.state.metrics.render()
     return Response(body, media_type=content_type)

@@ -41,6 +41,8 @@ _LIVE: set[str] = set()  # executors started in this process and not stopped
 
 
 class Executor(ABC):
+    reuses_prepared = False  # runs jobs in this process, so it can reuse a job validated at submit
+
     @abstractmethod
     def start(self) -> None:
         """Recover interrupted jobs and start taking queued ones."""
@@ -63,6 +65,11 @@ class Executor(ABC):
 
     def remember(self, job_id: str, prepared: PreparedJob) -> None:  # noqa: B027 - optional hook
         """The job as validated at submit; an in-process executor may reuse it (no second decode)."""
+
+
+def heartbeat_interval(settings: Settings) -> float:
+    """How often a worker renews its leases (a third of the lease, at most 5 s)."""
+    return max(0.05, min(settings.lease_s / 3, 5.0))
 
 
 def worker_name() -> str:
@@ -144,6 +151,8 @@ def execute_job(
     )
     result.timings.queue = round((record.started_at or time.time()) - record.created_at, 4)
     payload = result.model_dump(mode="json")
+    if result.status == JobStatus.succeeded:  # e.g. into object storage, before the result is recorded
+        payload = artifacts.commit_outputs(record.id, payload)
     summary = {
         "task": record.task,
         "backend": result.backend,
@@ -171,6 +180,8 @@ def execute_job(
 
 
 class LocalExecutor(Executor):
+    reuses_prepared = True
+
     def __init__(
         self,
         settings: Settings,
@@ -328,6 +339,7 @@ class LocalExecutor(Executor):
                 with self._lock:
                     self._running.pop(record.id, None)
                     self._canceled.discard(record.id)
+                self.artifacts.release_inputs(record.id)
 
     def _claim_next(self) -> tuple[JobRecord, Any] | None:
         for job_id in self.store.next_queued():
@@ -339,7 +351,7 @@ class LocalExecutor(Executor):
         return None
 
     def _keep_leases(self) -> None:
-        interval = max(0.05, min(self.settings.lease_s / 3, 5.0))
+        interval = heartbeat_interval(self.settings)
         while not self._stop.wait(interval):
             try:
                 with self._lock:
@@ -352,3 +364,12 @@ class LocalExecutor(Executor):
                 self.recover()
             except Exception:
                 log.exception("lease keeper: store unreachable; retrying")
+
+
+def make_executor(settings: Settings, store: JobStore, artifacts: ArtifactStore, bus: EventBus) -> Executor:
+    """The executor ``Settings.executor`` names: threads in this process, or Celery workers."""
+    if settings.executor == "celery":
+        from genserve.jobs.celery_executor import CeleryExecutor
+
+        return CeleryExecutor(settings, store, bus)
+    return LocalExecutor(settings, store, artifacts, bus)

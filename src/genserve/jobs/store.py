@@ -7,8 +7,7 @@ attempt number the claim handed out, and a stale worker's late answer is refused
 
 from __future__ import annotations
 
-import base64
-import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +49,34 @@ JOBS = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("started_at", sa.Float),
     sa.Column("finished_at", sa.Float),
+    sa.Column("enqueued_at", sa.Float),  # last published to a broker (queue executors)
 )
+WORKERS = sa.Table(
+    "workers",
+    META,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("queues", sa.Text, nullable=False),
+    sa.Column("device", sa.String(64)),
+    sa.Column("busy", sa.Integer, nullable=False, default=0),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("last_seen", sa.Float, nullable=False),
+)
+OUTBOX = sa.Table(
+    "webhook_outbox",
+    META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.Integer, nullable=False, unique=True),
+    sa.Column("job_id", sa.String(64), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("event_type", sa.String(32), nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_at", sa.Float, nullable=False),
+    sa.Column("claimed_until", sa.Float),
+    sa.Column("state", sa.String(16), nullable=False, default="pending"),  # pending | delivered | failed
+    sa.Column("last_error", sa.Text),
+)
+DEFAULT_WEBHOOK_EVENTS = "completed"  # NOTE: the same default as genserve.jobs.webhooks
 EVENTS = sa.Table(
     "job_events",
     META,
@@ -90,6 +116,7 @@ class JobRecord:
     fingerprint: str | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    enqueued_at: float | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> JobRecord:
@@ -105,6 +132,7 @@ class Event:
     type: str
     data: dict[str, Any] = field(default_factory=dict)
     at: float = 0.0
+    relayed: bool = False  # read back from the store (written by a worker elsewhere), not made here
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "job_id": self.job_id, "type": self.type, "at": self.at, **self.data}
@@ -248,6 +276,17 @@ class JobStore:
         query = sa.select(JOBS.c.status, sa.func.count()).group_by(JOBS.c.status)
         with self.engine.connect() as conn:
             return {str(s): int(n) for s, n in conn.execute(query)}
+
+    def queued_by_queue(self) -> dict[str, int]:
+        """Queued jobs per queue name (the task, or ``task.pool``)."""
+        query = sa.select(JOBS.c.task, JOBS.c.request).where(JOBS.c.status == "queued")
+        found: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for task, request in conn.execute(query):
+                pool = (request or {}).get("pool")
+                name = f"{task}.{pool}" if pool else str(task)
+                found[name] = found.get(name, 0) + 1
+        return found
 
     def unfinished_for_owner(self, owner: str) -> int:
         query = (
@@ -431,6 +470,7 @@ class JobStore:
     def delete(self, job_id: str) -> bool:
         with self.engine.begin() as conn:
             conn.execute(EVENTS.delete().where(EVENTS.c.job_id == job_id))
+            conn.execute(OUTBOX.delete().where(OUTBOX.c.job_id == job_id))
             return bool(conn.execute(JOBS.delete().where(JOBS.c.id == job_id)).rowcount)
 
     def recover(self, orphaned: list[str], requeue: bool) -> list[Event]:
@@ -441,6 +481,7 @@ class JobStore:
             with self.engine.begin() as conn:
                 if requeue:
                     values: dict[str, Any] = {"status": "queued", "worker": None, "lease_until": None}
+                    values["enqueued_at"] = None  # a queue executor publishes it again
                     values.update(progress_step=None, progress_total=None, started_at=None)
                 else:
                     values = {
@@ -468,6 +509,71 @@ class JobStore:
                     )
         return events
 
+    # --- queue executors ----------------------------------------------------------------------
+
+    def mark_enqueued(self, job_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(JOBS.update().where(JOBS.c.id == job_id).values(enqueued_at=time.time()))
+
+    def to_publish(self, unpublished_after_s: float, republish_after_s: float, limit: int = 500) -> list[str]:
+        """Queued jobs whose message may be missing: never published (the broker was down), or
+        published long ago (the message may be lost)."""
+        now = time.time()
+        query = (
+            sa.select(JOBS.c.id)
+            .where(
+                JOBS.c.status == "queued",
+                sa.or_(
+                    sa.and_(JOBS.c.enqueued_at.is_(None), JOBS.c.created_at < now - unpublished_after_s),
+                    JOBS.c.enqueued_at < now - republish_after_s,
+                ),
+            )
+            .order_by(JOBS.c.priority.desc(), JOBS.c.created_at)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [r for (r,) in conn.execute(query)]
+
+    def worker_seen(self, name: str, queues: list[str], device: str | None, busy: int) -> None:
+        """A worker's heartbeat (upsert)."""
+        now = time.time()
+        values = {"queues": ",".join(queues), "device": device, "busy": busy, "last_seen": now}
+        with self.engine.begin() as conn:
+            done = conn.execute(WORKERS.update().where(WORKERS.c.name == name).values(**values))
+            if done.rowcount == 0:
+                conn.execute(WORKERS.insert().values(name=name, started_at=now, **values))
+
+    def worker_gone(self, name: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(WORKERS.delete().where(WORKERS.c.name == name))
+
+    def workers_alive(self, within_s: float) -> list[dict[str, Any]]:
+        """Workers whose last heartbeat is at most ``within_s`` old; old rows are removed."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(WORKERS.delete().where(WORKERS.c.last_seen < now - max(within_s, 3600)))
+            rows = conn.execute(WORKERS.select().where(WORKERS.c.last_seen >= now - within_s))
+            return [dict(r._mapping) for r in rows]
+
+    def events_after(self, after: int, limit: int = 1000) -> list[Event]:
+        """Every job's events after an event id (the relay of a queue executor)."""
+        query = EVENTS.select().where(EVENTS.c.id > after).order_by(EVENTS.c.id).limit(limit)
+        with self.engine.connect() as conn:
+            return [
+                Event(id=r.id, job_id=r.job_id, type=r.type, data=r.data, at=r.at)
+                for r in conn.execute(query)
+            ]
+
+    def last_event_id(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.max(EVENTS.c.id))).scalar_one() or 0)
+
+    def oldest_running_started_at(self) -> float | None:
+        query = sa.select(sa.func.min(JOBS.c.started_at)).where(JOBS.c.status == "running")
+        with self.engine.connect() as conn:
+            value = conn.execute(query).scalar_one()
+        return None if value is None else float(value)
+
     def running(self) -> list[JobRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(JOBS.select().where(JOBS.c.status == "running"))
@@ -484,7 +590,104 @@ class JobStore:
     ) -> Event:
         res = conn.execute(EVENTS.insert().values(job_id=job_id, type=type_, data=data, at=at))
         (event_id,) = res.inserted_primary_key or (0,)
-        return Event(id=int(event_id), job_id=job_id, type=type_, data=data, at=at)
+        event = Event(id=int(event_id), job_id=job_id, type=type_, data=data, at=at)
+        self._queue_webhook(conn, event)
+        return event
+
+    def _queue_webhook(self, conn: sa.Connection, event: Event) -> None:
+        """The event's webhook delivery, in the transaction that writes the event: none is lost."""
+        query = sa.select(JOBS.c.webhook_url, JOBS.c.webhook_events, JOBS.c.result).where(
+            JOBS.c.id == event.job_id, JOBS.c.webhook_url.is_not(None)
+        )
+        row = conn.execute(query).first()
+        if row is None:
+            return
+        wanted = {e.strip() for e in (row.webhook_events or DEFAULT_WEBHOOK_EVENTS).split(",")}
+        if event.type not in wanted:
+            return
+        body: dict[str, Any] = {
+            "event": event.type,
+            "event_id": event.id,
+            "job_id": event.job_id,
+            "at": event.at,
+            "data": event.data,
+        }
+        if event.type == "completed":
+            body["result"] = row.result
+        conn.execute(
+            OUTBOX.insert().values(
+                event_id=event.id,
+                job_id=event.job_id,
+                url=row.webhook_url,
+                event_type=event.type,
+                body=body,
+                attempts=0,
+                next_at=event.at,
+                state="pending",
+            )
+        )
+
+    # --- webhook outbox ------------------------------------------------------------------------
+
+    def claim_webhooks(self, lease_s: float, limit: int = 32) -> list[dict[str, Any]]:
+        """Due deliveries, each claimed for ``lease_s`` (several API processes share the outbox)."""
+        now = time.time()
+        earlier = OUTBOX.alias("earlier")
+        first_of_job = (  # a job's deliveries go in order: only its oldest pending one is due
+            sa.select(sa.func.min(earlier.c.id))
+            .where(earlier.c.job_id == OUTBOX.c.job_id, earlier.c.state == "pending")
+            .scalar_subquery()
+        )
+        due = (
+            sa.select(OUTBOX.c.id)
+            .where(
+                OUTBOX.c.id == first_of_job,
+                OUTBOX.c.state == "pending",
+                OUTBOX.c.next_at <= now,
+                sa.or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now),
+            )
+            .order_by(OUTBOX.c.id)
+            .limit(limit)
+        )
+        claimed = []
+        with self.engine.begin() as conn:
+            for (row_id,) in conn.execute(due).all():
+                done = conn.execute(
+                    OUTBOX.update()
+                    .where(
+                        OUTBOX.c.id == row_id,
+                        sa.or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now),
+                    )
+                    .values(claimed_until=now + lease_s)
+                )
+                if done.rowcount == 1:
+                    claimed.append(
+                        dict(conn.execute(OUTBOX.select().where(OUTBOX.c.id == row_id)).one()._mapping)
+                    )
+        return claimed
+
+    def webhook_done(
+        self, row_id: int, *, delivered: bool, error: str | None, retry_at: float | None
+    ) -> None:
+        """After one try: delivered, to be retried at ``retry_at``, or failed for good (``retry_at`` None)."""
+        state = "delivered" if delivered else ("pending" if retry_at is not None else "failed")
+        with self.engine.begin() as conn:
+            conn.execute(
+                OUTBOX.update()
+                .where(OUTBOX.c.id == row_id)
+                .values(
+                    state=state,
+                    attempts=OUTBOX.c.attempts + 1,
+                    next_at=retry_at if retry_at is not None else time.time(),
+                    claimed_until=None,
+                    last_error=error,
+                )
+            )
+
+    def webhook_states(self, job_id: str) -> list[dict[str, Any]]:
+        query = OUTBOX.select().where(OUTBOX.c.job_id == job_id).order_by(OUTBOX.c.id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
 
     def events(self, job_id: str, after: int = 0, types: tuple[str, ...] | None = None) -> list[Event]:
         query = EVENTS.select().where(EVENTS.c.job_id == job_id, EVENTS.c.id > after)
@@ -496,18 +699,20 @@ class JobStore:
 
 
 def _encode_cursor(created: float, job_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([created, job_id]).encode()).decode().rstrip("=")
+    """A page's end: the last job's creation time and id (any such pair is a valid position)."""
+    return f"{created!r}~{job_id}"  # repr: the exact float, so no job is skipped or repeated
+
+
+CURSOR_RE = re.compile(r"^(\d{1,12}(?:\.\d{1,17})?)~([A-Za-z0-9][A-Za-z0-9_.-]{0,63})$")
 
 
 def _decode_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, job_id = json.loads(raw)
-        return float(created), str(job_id)
-    except Exception:
+    match = CURSOR_RE.match(cursor)
+    if match is None:
         raise InvalidInput(
-            "is not a cursor this server handed out",
+            "is not a position in the job list (<created time>~<job id>)",
             argument="cursor",
             value=cursor,
             fix="pass the next_cursor of the previous page, or omit it for the first page",
-        ) from None
+        )
+    return float(match.group(1)), match.group(2)

@@ -1,4 +1,5 @@
-"""Webhooks: a job's events POSTed to the caller's URL, signed with HMAC-SHA256, retried with backoff.
+"""Webhooks: a job's events POSTed to the caller's URL, signed with HMAC-SHA256, retried with backoff,
+from a durable outbox in the store (each delivered at least once; ``event_id`` deduplicates).
 
 Only hosts named in ``Settings.webhook_hosts`` are called (the service never becomes a way to
 reach arbitrary internal addresses). The receiver checks ``X-Genserve-Signature: sha256=<hex>``,
@@ -11,22 +12,20 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 import time
-import zlib
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
 from genserve.config import Settings
-from genserve.errors import InvalidInput
-from genserve.jobs.store import Event, JobStore
+from genserve.errors import Forbidden, InvalidInput
+from genserve.jobs.store import DEFAULT_WEBHOOK_EVENTS, Event, JobStore
 
 log = logging.getLogger("genserve.webhooks")
 
 EVENT_TYPES = ("queued", "started", "progress", "log", "completed", "requeued")
-DEFAULT_EVENTS = "completed"
+DEFAULT_EVENTS = DEFAULT_WEBHOOK_EVENTS
 RETRY_DELAYS_S = (0.5, 2.0, 8.0)  # NOTE: three retries after the first try, backing off 4x
-LANES = 4
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -39,27 +38,24 @@ def allowed_hosts(settings: Settings) -> list[str]:
 
 def check_webhook(settings: Settings, url: str, events: str | None) -> None:
     """Refuse a webhook the settings do not allow; names the rule and the fix."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        parts, port_ok = urlsplit(""), False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
         raise InvalidInput(
             "must be an http(s) URL",
             argument="webhook_url",
             value=url,
             fix="e.g. https://ci.example.com/hook",
         )
-    hosts = allowed_hosts(settings)
-    if parts.hostname.lower() not in hosts:
+    if parts.username is not None or parts.password is not None:
         raise InvalidInput(
-            f"host '{parts.hostname}' is not allowed to receive webhooks",
+            "may not carry credentials (user:password@); webhooks are authenticated by their signature",
             argument="webhook_url",
-            value=url,
-            fix=f"the server's admin adds it to GENSERVE_WEBHOOK_HOSTS (now: {', '.join(hosts) or 'empty'})",
-        )
-    if not settings.webhook_secret:
-        raise InvalidInput(
-            "webhooks are signed, and this server has no signing key",
-            argument="webhook_url",
-            fix="the server's admin sets GENSERVE_WEBHOOK_SECRET",
+            value=f"{parts.scheme}://…@{parts.hostname}",
+            fix="drop the credentials and check X-Genserve-Signature in the receiver",
         )
     for name in filter(None, (e.strip() for e in (events or DEFAULT_EVENTS).split(","))):
         if name not in EVENT_TYPES:
@@ -69,64 +65,93 @@ def check_webhook(settings: Settings, url: str, events: str | None) -> None:
                 value=name,
                 fix=f"use {', '.join(EVENT_TYPES)}",
             )
+    hosts = allowed_hosts(settings)
+    if parts.hostname.lower() not in hosts:
+        raise Forbidden(
+            f"host '{parts.hostname}' is not allowed to receive webhooks",
+            argument="webhook_url",
+            value=url,
+            fix=f"the server's admin adds it to GENSERVE_WEBHOOK_HOSTS (now: {', '.join(hosts) or 'empty'})",
+        )
+    if not settings.webhook_secret:
+        raise Forbidden(
+            "webhooks are signed, and this server has no signing key",
+            argument="webhook_url",
+            fix="the server's admin sets GENSERVE_WEBHOOK_SECRET",
+        )
 
 
 class WebhookSender:
-    """Listens to the event bus; sends the events a job asked for from a small thread pool."""
+    """Delivers the webhook outbox: the store queues a delivery in the same transaction as its
+    event (``JobStore._queue_webhook``), so an API restart loses none; any API process may send it
+    (each claims a delivery for a while first). Each delivery is tried, then retried after
+    ``delays``; it is sent at least once, with its ``event_id`` for the receiver to deduplicate."""
+
+    CLAIM_S = 30.0
+    POLL_S = 0.2
 
     def __init__(self, settings: Settings, store: JobStore) -> None:
         self.settings = settings
         self.store = store
-        # one thread per lane, a job always in the same lane: its webhooks arrive in order
-        self.lanes: list[ThreadPoolExecutor] = []
         self.delays = RETRY_DELAYS_S
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+
+    def start(self) -> None:
+        if not self.settings.webhook_hosts or self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="genserve-webhooks", daemon=True)
+        self._thread.start()
 
     def on_event(self, event: Event) -> None:
-        if not self.settings.webhook_hosts:
-            return
-        record = self.store.get(event.job_id)
-        if record is None or not record.webhook_url:
-            return
-        wanted = {e.strip() for e in (record.webhook_events or DEFAULT_EVENTS).split(",")}
-        if event.type not in wanted:
-            return
-        body: dict[str, Any] = {
-            "event": event.type,
-            "job_id": event.job_id,
-            "at": event.at,
-            "data": event.data,
-        }
-        if event.type == "completed":
-            body["result"] = record.result
-        if not self.lanes:
-            self.lanes = [
-                ThreadPoolExecutor(1, thread_name_prefix=f"genserve-webhook-{i}") for i in range(LANES)
-            ]
-        lane = self.lanes[zlib.crc32(event.job_id.encode()) % LANES]
-        lane.submit(self.deliver, record.webhook_url, event.type, body)
+        """An event here: look at the outbox now rather than at the next poll."""
+        self._wake.set()
 
-    def deliver(self, url: str, event_type: str, body: dict[str, Any]) -> bool:
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                rows = self.store.claim_webhooks(self.CLAIM_S)
+            except Exception:
+                log.exception("webhooks: store unreachable; retrying")
+                rows = []
+            for row in rows:
+                if self._stop.is_set():
+                    break
+                self.send(row)
+            if not rows:
+                self._wake.wait(self.POLL_S)
+                self._wake.clear()
+
+    def send(self, row: dict[str, Any]) -> bool:
+        """One try of one delivery; records the outcome (and when to retry) in the outbox."""
         import httpx
 
-        raw = json.dumps(body, separators=(",", ":"), default=str).encode()
+        raw = json.dumps(row["body"], separators=(",", ":"), default=str).encode()
         headers = {
             "Content-Type": "application/json",
-            "X-Genserve-Event": event_type,
+            "X-Genserve-Event": row["event_type"],
+            "X-Genserve-Event-Id": str(row["event_id"]),
             "X-Genserve-Signature": sign(self.settings.webhook_secret, raw),
         }
-        for attempt, delay in enumerate((0.0, *self.delays)):
-            time.sleep(delay)
-            try:
-                response = httpx.post(url, content=raw, headers=headers, timeout=10.0)
-                if response.status_code < 300:
-                    return True
-                reason = f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
-                reason = type(exc).__name__
-            log.warning("webhook to %s failed (try %d): %s", url, attempt + 1, reason)
-        return False
+        try:
+            response = httpx.post(row["url"], content=raw, headers=headers, timeout=10.0)
+            error = None if response.status_code < 300 else f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            error = type(exc).__name__
+        attempt = int(row["attempts"]) + 1
+        retry_at = None
+        if error is not None:
+            log.warning("webhook to %s failed (try %d): %s", row["url"], attempt, error)
+            if attempt <= len(self.delays):
+                retry_at = time.time() + self.delays[attempt - 1]
+        self.store.webhook_done(row["id"], delivered=error is None, error=error, retry_at=retry_at)
+        return error is None
 
     def close(self) -> None:
-        for lane in self.lanes:
-            lane.shutdown(wait=False, cancel_futures=True)
-        self.lanes = []
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+            self._thread = None

@@ -21,7 +21,7 @@ def _check_file(path: Path, argument: str) -> None:
             "must be a file", argument=argument, value=str(path), fix="pass a file, not a folder"
         )
     if path.stat().st_size == 0:
-        raise MediaError("file is empty", argument=argument, value=str(path), fix="pass a non-empty image")
+        raise MediaError("file is empty", argument=argument, value=path.name, fix="pass a non-empty image")
 
 
 def open_image(path: str | Path, *, argument: str = "image", max_pixels: int = 40_000_000) -> Image.Image:

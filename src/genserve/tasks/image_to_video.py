@@ -28,7 +28,7 @@ MOTIONS: tuple[str, ...] = get_args(Motion)
 
 
 class ImageToVideoParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     prompt: str = Field(
         "", max_length=2000, description="What should happen in the video, e.g. 'camera zooming in slowly'."

@@ -12,7 +12,7 @@ from genserve.tasks.base import Inputs, JobResult, MediaInput, TaskSpec
 
 
 class RecognizeParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     top_k: int = Field(5, ge=1, le=100, description="How many labels to return per image.")
     ocr: bool = Field(True, description="Read the text in the image.")

@@ -24,7 +24,7 @@ SILENCE_PEAK_DBFS = -60.0
 
 
 class TalkingHeadParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     duration: float | None = Field(
         None,
@@ -73,7 +73,7 @@ def check(inputs: TalkingHeadInputs, params: TalkingHeadParams) -> tuple[Talking
             f"is silent (its loudest sample is {peak_db} dBFS, below {SILENCE_PEAK_DBFS:g} dBFS): "
             "there is no speech to animate",
             argument="audio",
-            value=inputs.audio.path.name,
+            value=(inputs.names.get("audio") or [inputs.audio.path.name])[0],
             fix="pass a recording with speech (check the microphone, the channel and the volume)",
         )
     if params.duration is None:

@@ -23,18 +23,16 @@ def mount(app: Any, service: Any) -> None:
         raise missing_extra(exc.name or "gradio", "webui") from None
     from fastapi.responses import RedirectResponse
 
-    from genserve.api.access import Access
-    from genserve.webui.login import add_login_routes
     from genserve.webui.pages import Pages
 
     settings = service.settings
-    add_login_routes(app, Access(settings), home=f"{UI_PATH}/")
+    access = app.state.access
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
         return RedirectResponse(f"{UI_PATH}/")
 
-    demo = Pages(service).build()
+    demo = Pages(service, access).build()
     demo.queue(default_concurrency_limit=8)
     gr.mount_gradio_app(
         app,

@@ -68,8 +68,8 @@ class History:
     # --- handlers ------------------------------------------------------------------------------
 
     def records(self, request: gr.Request) -> list[JobRecord]:
-        owner = self.pages.owner(request)  # with keys configured, each key sees its own jobs
-        records, _ = self.service.list_jobs(owner=owner, limit=HISTORY_LIMIT)
+        # with keys configured, each key sees its own jobs (an admin key: every job)
+        records, _ = self.service.list_jobs(self.pages.caller(request), limit=HISTORY_LIMIT)
         return records
 
     def listing(self, request: gr.Request) -> tuple[Any, Any, list[str], Any]:
@@ -117,8 +117,8 @@ class History:
         if not job_id:
             return "", None, None, None
         try:
-            self.pages.owner(request)
-            view = self.service.view(self.service.get(job_id))
+            caller = self.pages.caller(request)
+            view = self.service.view(self.service.get(job_id, caller))
         except GenserveError as exc:
             return render.error_markdown(exc.message, "Cannot show it"), None, None, None
         result = view.get("result") or {}
@@ -126,10 +126,11 @@ class History:
         files = []
         for out in result.get("outputs") or []:
             try:
-                files.append(str(self.service.artifact(job_id, out["name"])[0]))
+                files.append(str(self.service.artifact(job_id, out["name"], caller)[0]))
             except GenserveError:
                 continue
-        video = render.output_file(view, self.service, "video/") if view["status"] == "succeeded" else None
+        succeeded = view["status"] == "succeeded"
+        video = render.output_file(view, self.service, "video/", caller) if succeeded else None
         summary = f"**{view['task']}** on `{view['backend']}`: {render.STATUS_WORDS.get(view['status'])}"
         notes = render.notes_markdown(view)
         return (
@@ -145,8 +146,7 @@ class History:
         if not job_id:
             return [gr.skip(), "Pick a job first.", *skip_all]
         try:
-            self.pages.owner(request)
-            record = self.service.get(job_id)
+            record = self.service.get(job_id, self.pages.caller(request))
         except GenserveError as exc:
             return [gr.skip(), render.error_markdown(exc.message, "Cannot run it again"), *skip_all]
         out: list[Any] = [gr.Tabs(selected=record.task), f"Filled the {record.task} tab from job `{job_id}`."]

@@ -22,6 +22,7 @@ import gradio as gr
 
 from genserve.api.access import Access
 from genserve.backends.registry import describe_backends
+from genserve.caller import Caller
 from genserve.errors import GenserveError, InvalidInput
 from genserve.service import Service, Submission, Upload
 from genserve.tasks import TASKS, TaskSpec
@@ -55,21 +56,21 @@ def slug(task: str) -> str:
 
 
 class Pages:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, access: Access | None = None) -> None:
         self.service = service
-        self.access = Access(service.settings)
+        self.access = access or Access(service.settings, service.sessions)
         self.tabs: dict[str, TaskTab] = {}
 
     # --- who is asking -------------------------------------------------------------------------
 
-    def owner(self, request: gr.Request | None) -> str | None:
-        """The caller's key id (from the Bearer header or the login cookie); Unauthorized when keys
-        are configured and none is valid. The middleware checked already; this keeps the handlers
-        closed even if the UI were mounted without it."""
+    def caller(self, request: gr.Request | None) -> Caller:
+        """Who is asking (from the Bearer header or the login cookie); Unauthorized when keys are
+        configured and none is valid. The middleware checked already; this keeps the handlers closed
+        even if the UI were mounted without it, and gives the service the caller it enforces."""
         headers = {}
         if request is not None and getattr(request, "headers", None) is not None:
             headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
-        return self.access.owner(headers)
+        return self.access.caller(headers)
 
     # --- the whole UI --------------------------------------------------------------------------
 
@@ -80,7 +81,7 @@ class Pages:
                     "# genserve\nTry parameters here; the same jobs run through the REST API "
                     "(`/v1`, docs at [/docs](/docs)) and the CLI."
                 )
-                if self.access.keys:
+                if self.access.enabled:
                     gr.Markdown("[Sign out](/logout)", elem_id="sign-out")
             with gr.Tabs() as tabs:
                 for spec in TASKS.values():
@@ -231,7 +232,8 @@ class Pages:
             backend, widget_values = values[n_media + n_more], values[n_media + n_more + 1 :]
             empty = [None] * (1 if spec.name in VIDEO_TASKS else 2)
             try:
-                sub = self.submission(tab, media, backend, widget_values, self.owner(request), more)
+                caller = self.caller(request)
+                sub = self.submission(tab, media, backend, widget_values, caller.owner, more)
                 record = self.service.submit(sub)
             except GenserveError as exc:
                 yield [
@@ -241,7 +243,7 @@ class Pages:
                     *empty,
                 ]
                 return
-            yield from self.follow(tab, record.id)
+            yield from self.follow(tab, record.id, caller)
 
         return run
 
@@ -276,7 +278,7 @@ class Pages:
             owner=owner,
         )
 
-    def follow(self, tab: TaskTab, job_id: str) -> Iterator[list[Any]]:
+    def follow(self, tab: TaskTab, job_id: str, caller: Caller) -> Iterator[list[Any]]:
         """Yield the job's state until it finishes (bounded by the service's own time limits).
         The record is read again on each of the job's events, or every POLL_S when none come (a
         worker in another process publishes on its own bus)."""
@@ -286,10 +288,10 @@ class Pages:
         empty = [None] * (1 if tab.spec.name in VIDEO_TASKS else 2)
         with self.service.bus.subscribe(job_id) as events:
             while True:
-                view = self.service.view(self.service.get(job_id))
+                view = self.service.view(self.service.get(job_id, caller))
                 finished = view["status"] in ("succeeded", "failed", "canceled")
                 if finished or time.monotonic() > deadline:
-                    outputs = self.result_values(tab, view)
+                    outputs = self.result_values(tab, view, caller)
                     yield [render.status_html(view), render.notes_markdown(view), job_id, *outputs]
                     return
                 shown = (view["status"], view.get("progress"), view.get("queue_position"))
@@ -299,20 +301,22 @@ class Pages:
                 with contextlib.suppress(queue.Empty):
                     events.get(timeout=POLL_S)
 
-    def result_values(self, tab: TaskTab, view: dict[str, Any]) -> list[Any]:
+    def result_values(self, tab: TaskTab, view: dict[str, Any], caller: Caller) -> list[Any]:
         if tab.spec.name in VIDEO_TASKS:
             video = (
-                render.output_file(view, self.service, "video/") if view["status"] == "succeeded" else None
+                render.output_file(view, self.service, "video/", caller)
+                if view["status"] == "succeeded"
+                else None
             )
             return [str(video) if video else None]
         result = view.get("result")
         if view["status"] != "succeeded" or not result:
             return [None, result]
-        return [self.boxes_gallery(view), result]
+        return [self.boxes_gallery(view, caller), result]
 
-    def boxes_gallery(self, view: dict[str, Any]) -> list[tuple[Any, str]] | None:
+    def boxes_gallery(self, view: dict[str, Any], caller: Caller) -> list[tuple[Any, str]] | None:
         """Each input image with its text blocks outlined, captioned with the uploaded file's name."""
-        record = self.service.get(view["id"])
+        record = self.service.get(view["id"], caller)
         refs = record.request.get("inputs") or {}
         try:
             images = self.service.artifacts.input_paths(record.id, refs).get("image") or []
@@ -329,8 +333,7 @@ class Pages:
         if not job_id:
             return "Nothing to cancel: start a job first."
         try:
-            self.owner(request)
-            record = self.service.cancel(job_id)
+            record = self.service.cancel(job_id, self.caller(request))
         except GenserveError as exc:
             return render.error_markdown(exc.message, "Not canceled")
         return "Canceled." if record.status == "canceled" else "Cancel requested: it stops at its next step."

@@ -103,11 +103,11 @@ def error_markdown(message: str, what: str = "Not submitted") -> str:
     return f"**{what}:** {message}"
 
 
-def output_file(view: dict[str, Any], service: Any, media_prefix: str) -> Path | None:
+def output_file(view: dict[str, Any], service: Any, media_prefix: str, caller: Any) -> Path | None:
     """The local path of the first output whose media type starts with ``media_prefix``."""
     for out in (view.get("result") or {}).get("outputs") or []:
         if str(out.get("media_type", "")).startswith(media_prefix):
-            path, _ = service.artifact(view["id"], out["name"])
+            path, _ = service.artifact(view["id"], out["name"], caller)
             return Path(path)
     return None
 

@@ -1,0 +1,50 @@
+"""The README's "Scaling out" commands, run as written (ports, folder and database moved aside so
+that the test disturbs nothing): an S3 server, an API and two workers, a job through them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from live_server import ROOT, free_port
+
+pytestmark = pytest.mark.slow
+
+
+def readme_block(section: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    match = re.search(r"```bash\n(.*?)```", body, re.S)
+    assert match, f"no bash block under '## {section}'"
+    return match.group(1)
+
+
+def test_the_scaling_out_commands_run_as_written(tmp_path: Path) -> None:
+    api_port = free_port()
+    db = f"genserve_readme_{os.getpid()}"
+    commands = readme_block("Scaling out").replace("127.0.0.1:7870", f"127.0.0.1:{api_port}")
+    commands = commands.replace("outputs/scaled", str(tmp_path / "scaled"))
+    env = {
+        **os.environ,
+        "SCALE_OUT_DIR": str(tmp_path / "cluster"),
+        "SCALE_OUT_API_PORT": str(api_port),
+        "SCALE_OUT_S3_PORT": str(free_port()),
+        "SCALE_OUT_DB": db,
+    }
+    script = f"set -euo pipefail\ntrap 'scripts/scale_out.sh down >/dev/null 2>&1 || true' EXIT\n{commands}"
+    try:
+        done = subprocess.run(
+            ["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240
+        )
+    finally:
+        subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force", db], capture_output=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "scaled" / "result.json").read_text())
+    assert result["status"] == "succeeded" and result["outputs"][0]["path"].startswith("s3://genserve/")
+    assert (tmp_path / "scaled" / "video.mp4").stat().st_size == result["outputs"][0]["bytes"]
+    api_files = list((tmp_path / "cluster" / "api").rglob("*.mp4"))
+    assert api_files == [], "the API keeps no job files"
