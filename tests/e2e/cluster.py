@@ -169,6 +169,8 @@ class TcpProxy:
     def stop(self) -> None:
         """Refuse new connections and cut the open ones."""
         if self._server is not None:
+            with contextlib.suppress(OSError):  # wakes the thread blocked in accept()
+                self._server.shutdown(socket.SHUT_RDWR)
             self._server.close()
             self._server = None
         with self._lock:

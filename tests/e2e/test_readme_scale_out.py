@@ -43,7 +43,8 @@ def test_the_scaling_out_commands_run_as_written(tmp_path: Path) -> None:
     finally:
         subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force", db], capture_output=True)
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads((tmp_path / "scaled" / "result.json").read_text())
+    job = json.loads((tmp_path / "scaled" / "result.json").read_text())
+    result = job["result"]
     assert result["status"] == "succeeded" and result["outputs"][0]["path"].startswith("s3://genserve/")
     assert (tmp_path / "scaled" / "video.mp4").stat().st_size == result["outputs"][0]["bytes"]
     api_files = list((tmp_path / "cluster" / "api").rglob("*.mp4"))
