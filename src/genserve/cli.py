@@ -5,25 +5,33 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from genserve import __version__
+from genserve.commands import console
 from genserve.commands.job_options import AudioOpt, ImageOpt, PromptOpt, SetOpt, TaskArg, job_params
 from genserve.config import get_settings
-from genserve.errors import GenserveError, error_class
+from genserve.errors import GenserveError
 
-app = typer.Typer(
-    name="genserve",
-    help="AI media models as headless services: image-to-video, talking-head, recognize.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-err = Console(stderr=True)
+app = console.new_typer(name="genserve")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"genserve {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """AI media models as headless services: image-to-video, talking-head, recognize."""
 
 
 @app.command()
@@ -54,49 +62,14 @@ def run(
     if audio is not None:
         inputs["audio"] = audio
     request = JobRequest(task=task, inputs=inputs, params=params, backend=backend, model=model, device=device)
-    with _progress_bar(quiet) as on_progress:
+    with console.ProgressBar(quiet) as on_progress:
         result = run_job(request, settings=settings, on_progress=on_progress)
     typer.echo(result.model_dump_json(indent=2))
     if result.status != "succeeded":
-        err.print(f"[red]genserve: error:[/red] {result.message}", highlight=False, soft_wrap=True)
-        raise typer.Exit(error_class(result.error).exit_code)
+        console.error(console.in_cli_terms(result.message or result.status))
+        raise typer.Exit(console.exit_code_of(result.error))
     for warning in result.warnings:
-        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
-
-
-class _progress_bar:
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet or not err.is_terminal
-        self.bar: Progress | None = None
-        self.task_id: Any = None
-
-    def __enter__(self) -> Any:
-        if self.quiet:
-            return None
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        )
-        self.bar.start()
-        self.task_id = self.bar.add_task("running", total=None)
-        return self.update
-
-    def update(self, step: int, total: int, message: str | None) -> None:
-        if self.bar is None:
-            return
-        if step >= 0:
-            self.bar.update(self.task_id, completed=step, total=total)
-        if message:
-            self.bar.update(self.task_id, description=message)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+        console.warning(warning)
 
 
 @app.command()
@@ -114,23 +87,22 @@ def backends(
     if as_json:
         typer.echo(json.dumps([{k: v for k, v in r.items() if k != "params_schema"} for r in rows], indent=2))
         return
-    from rich.table import Table
-
-    out = Console()
-    current = None
-    for row in rows:
-        if row["task"] != current:
-            current = row["task"]
-            defaults = ", ".join(f"{k}={v!r}" for k, v in row["defaults"].items())
-            out.print(f"\n[bold]{current}[/bold]  defaults: {defaults}", highlight=False)
-            table = Table(show_header=True, box=None, pad_edge=False)
-            for col in ("backend", "available", "default", "notes"):
-                table.add_column(col)
-            for r in (x for x in rows if x["task"] == current):
-                state = "[green]yes[/green]" if r["available"] else "[red]no[/red]"
-                notes = r["description"] if r["available"] else f"{r['reason']} -> {r['install'] or ''}"
-                table.add_row(r["backend"], state, "*" if r["default"] else "", notes)
-            out.print(table)
+    for current in dict.fromkeys(r["task"] for r in rows):
+        group = [r for r in rows if r["task"] == current]
+        defaults = ", ".join(f"{k}={v!r}" for k, v in group[0]["defaults"].items())
+        typer.echo(f"{typer.style(current, bold=True)}  defaults: {defaults}")
+        table = [
+            (
+                r["backend"],
+                "yes" if r["available"] else "no",
+                "*" if r["default"] else "",
+                console.fit(r["description"] if r["available"] else r["reason"] or "", 70),
+            )
+            for r in group
+        ]
+        typer.echo(console.table(("backend", "available", "default", "notes"), table, empty=""))
+        typer.echo("")
+    console.install_steps(rows)
 
 
 @app.command()
@@ -142,19 +114,16 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
-    out = Console()
-    for key, value in report.items():
-        if key == "backends":
-            out.print("[bold]backends[/bold]")
-            for b in value:
-                mark = (
-                    "[green]ok[/green]"
-                    if b["available"]
-                    else f"[red]no[/red] ({b['reason']}; {b['install']})"
-                )
-                out.print(f"  {b['task']:<15} {b['backend']:<20} {mark}", highlight=False)
-        else:
-            out.print(f"[bold]{key:<10}[/bold] {value}", highlight=False)
+    facts = [(key, value) for key, value in report.items() if key != "backends"]
+    typer.echo(console.table(("", ""), facts, empty="", header=False))
+    rows = report.get("backends", [])
+    typer.echo("")
+    table = [
+        (b["task"], b["backend"], "yes" if b["available"] else "no", console.fit(b["reason"] or "", 70))
+        for b in rows
+    ]
+    typer.echo(console.table(("task", "backend", "available", "why not"), table, empty="no backends"))
+    console.install_steps(rows)
 
 
 @app.command()
@@ -184,23 +153,11 @@ def _register_commands() -> None:
 _register_commands()
 
 
-def main() -> None:
-    """Console entry point: typed errors become one line on stderr and their exit code."""
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point. Click answers usage errors itself (usage, the error with its "Did you
+    mean", exit 2), --help and --version; a typed error becomes one line on stderr and its exit code."""
     try:
-        code = app(standalone_mode=False)  # click returns a typer.Exit's code in this mode
-        sys.exit(code if isinstance(code, int) else 0)
+        app(args=argv, prog_name="genserve")  # standalone: ends with sys.exit(code)
     except GenserveError as exc:
-        err.print(f"[red]genserve: error:[/red] {exc.message}", highlight=False, soft_wrap=True)
+        console.error(console.in_cli_terms(exc.message))
         sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

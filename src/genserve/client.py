@@ -38,7 +38,7 @@ class Client:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         settings = settings or get_settings()
-        self.url = (url or settings.server_url).rstrip("/")
+        self.url = (url or default_server_url(settings)).rstrip("/")
         key = api_key if api_key is not None else settings.api_key
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
@@ -78,23 +78,32 @@ class Client:
         params: dict[str, Any] | None = None,
         *,
         backend: str | None = None,
+        model: str | None = None,
+        device: str | None = None,
         job_id: str | None = None,
         priority: int = 0,
         webhook_url: str | None = None,
         webhook_events: str | None = None,
         wait: float | None = None,
         git: dict[str, str] | None = None,
+        batch: str | None = None,
+        batch_row: str | None = None,
     ) -> dict[str, Any]:
         """Queue a job (PUT with ``job_id``: idempotent, safe to retry). Git commit and branch come
-        from the CI environment unless ``git`` is given."""
+        from the CI environment unless ``git`` is given; ``batch`` and ``batch_row`` name the batch
+        and manifest row the job belongs to (``GET /v1/jobs?batch=ID`` lists a batch)."""
         git = ci_environment() if git is None else git
         data: dict[str, str] = {"task": task, "params": json.dumps(params or {}), "priority": str(priority)}
         optional = {
             "backend": backend,
+            "model": model,
+            "device": device,
             "webhook_url": webhook_url,
             "webhook_events": webhook_events,
             "git_commit": git.get("commit"),
             "git_branch": git.get("branch"),
+            "batch": batch,
+            "batch_row": batch_row,
         }
         data.update({k: v for k, v in optional.items() if v})
         headers = {"Prefer": f"wait={wait:g}"} if wait else {}
@@ -144,13 +153,18 @@ class Client:
     def events(self, job_id: str, after: int = 0, timeout: float | None = None) -> Iterator[dict[str, Any]]:
         """The job's events (replayed, then live) until ``completed``; reconnects where it left off."""
         deadline = None if timeout is None else time.monotonic() + timeout
+
+        def check_deadline() -> None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise JobTimeout(
+                    f"job {job_id} did not finish within {timeout:g} s (it goes on on the server)",
+                    fix=f"wait longer (--timeout), or read it later: genserve jobs show {job_id}",
+                )
+
         last = after
         failures = 0
         while True:
-            if deadline is not None and time.monotonic() > deadline:
-                raise JobTimeout(
-                    f"job {job_id} did not finish within {timeout:g} s", fix="wait longer (--timeout)"
-                )
+            check_deadline()
             try:
                 read = 30.0 if deadline is None else max(1.0, min(30.0, deadline - time.monotonic()))
                 with self.http.stream(
@@ -168,6 +182,7 @@ class Client:
                         yield event
                         if event.get("type") == "completed":
                             return
+                        check_deadline()  # a job that keeps reporting progress still runs out of time
             except (httpx.TransportError, httpx.TimeoutException):
                 failures += 1
                 if failures > 5:
@@ -195,7 +210,11 @@ class Client:
             target = out / Path(output["name"]).name
             url = f"/v1/jobs/{job['id']}/artifacts/{output['name']}"
             try:
-                with self.http.stream("GET", url, timeout=httpx.Timeout(30.0, read=300.0)) as response:
+                # NOTE: outputs in object storage answer 307 to a presigned URL (httpx drops the
+                # Authorization header when the redirect leaves this origin)
+                with self.http.stream(
+                    "GET", url, timeout=httpx.Timeout(30.0, read=300.0), follow_redirects=True
+                ) as response:
                     if response.status_code >= 400:
                         response.read()
                         raise _error(response)
@@ -209,6 +228,19 @@ class Client:
             saved.append(target)
         (out / "result.json").write_text(json.dumps(job, indent=2))
         return saved
+
+
+def default_server_url(settings: Settings) -> str:
+    """GENSERVE_SERVER_URL when set; else the URL of the server ./start_app.sh started from this
+    folder (``<data dir>/app.url``, beside its pid file: any --port or GENSERVE_PORT); else
+    http://127.0.0.1:7860."""
+    if "server_url" not in settings.model_fields_set:
+        started = Path(settings.data_dir) / "app.url"
+        with contextlib.suppress(OSError):
+            found = started.read_text().strip()
+            if found.startswith(("http://", "https://")):
+                return found
+    return settings.server_url
 
 
 def _parse_sse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
@@ -230,5 +262,7 @@ def _error(response: httpx.Response) -> GenserveError:
     cls = error_class(body.get("error")) if isinstance(body, dict) else GenserveError
     message = body.get("message") if isinstance(body, dict) else None
     exc = cls(message or f"HTTP {response.status_code}")
+    if isinstance(body, dict):  # the server's structured fields, for a door that rewords the fix
+        exc.argument, exc.fix = body.get("argument"), body.get("fix")
     exc.http_status_received = response.status_code  # type: ignore[attr-defined]
     return exc

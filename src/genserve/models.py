@@ -11,13 +11,15 @@ Checking whether weights are present is cheap (no torch, no network), so listing
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from genserve.config import Settings
-from genserve.errors import BackendUnavailable, InvalidInput, NotFound, missing_extra
+from genserve.errors import BackendUnavailable, InvalidInput, NotFound, ServerUnreachable, missing_extra
 
 INDEX_FILE = "model_index.json"  # the file every diffusers pipeline folder has at its top
 
@@ -112,7 +114,8 @@ def fetch(
         "variant": variant,
     }
     try:
-        folder = Path(DiffusionPipeline.download(source.repo_id, **kwargs))
+        with _quiet_hub():
+            folder = Path(DiffusionPipeline.download(source.repo_id, **kwargs))
     except (LocalEntryNotFoundError, OSError) as exc:  # HTTP and connection errors are OSErrors
         if settings.offline:
             raise BackendUnavailable(
@@ -121,8 +124,16 @@ def fetch(
                 fix=f"run `{pull}` on a machine that can reach the hub, with the same "
                 "GENSERVE_MODEL_CACHE_DIR, or pass --model /path/to/a/saved/pipeline",
             ) from None
+        cause = _connection_error(exc)
+        if cause is not None:
+            raise ServerUnreachable(
+                f"the model hub cannot be reached to download '{source.spec}' ({cause})",
+                argument="model",
+                fix="check the network (and HF_ENDPOINT / HTTPS_PROXY), or run "
+                f"`{pull}` where the hub is reachable and copy the cache (GENSERVE_MODEL_CACHE_DIR) here",
+            ) from None
         raise BackendUnavailable(
-            f"model '{source.spec}' could not be downloaded ({type(exc).__name__}: {_first_line(exc)})",
+            f"model '{source.spec}' could not be downloaded ({_first_line(exc)})",
             argument="model",
             fix=f"check the hub id and network access, or run `{pull}` where the hub is reachable and "
             "copy the cache (GENSERVE_MODEL_CACHE_DIR) here",
@@ -132,24 +143,71 @@ def fetch(
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else ""
+    """The innermost error's first sentence, whole (the outer ones point at a traceback not shown)."""
+    while (inner := exc.__cause__ or exc.__context__) is not None:
+        exc = inner
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _connection_error(exc: BaseException) -> str | None:
+    """The innermost connection failure (refused, timed out, no route) in the chain, in words."""
+    names = ("ConnectionError", "ConnectTimeout", "ConnectError", "NewConnectionError")
+    found: str | None = None
+    chain: BaseException | None = exc
+    while chain is not None:
+        if isinstance(chain, ConnectionError | TimeoutError) or type(chain).__name__ in names:
+            found = _first_line(chain) if chain.__cause__ is None and chain.__context__ is None else None
+            found = found or type(chain).__name__
+        chain = chain.__cause__ or chain.__context__
+    return found
+
+
+@contextlib.contextmanager
+def _quiet_hub() -> Iterator[None]:
+    """No "Couldn't connect to the Hub ... Will try to load from local cache" chatter on stderr: a
+    failure becomes one genserve error that says it all."""
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("diffusers", "huggingface_hub")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def known_models() -> dict[str, tuple[str, str | None]]:
-    """Backend name -> (default hub id, weight variant) for every backend that loads weights."""
+    """Backend name -> (default hub id, weight variant) for every backend whose weights `genserve
+    models pull` fetches (the diffusers pipelines; other backends say in ``genserve backends`` how
+    to get theirs)."""
+    from genserve.backends.diffusers_adapter import DiffusersBackend
     from genserve.backends.registry import backend_classes
 
     found: dict[str, tuple[str, str | None]] = {}
     for name, cls in backend_classes().items():
-        if not cls.weight_free and cls.default_model:
-            found[name] = (cls.default_model, getattr(cls, "variant", None))
+        if issubclass(cls, DiffusersBackend) and cls.default_model:
+            found[name] = (cls.default_model, cls.variant)
     return found
 
 
 def pull(name: str, settings: Settings, *, variant: str | None = None) -> dict[str, Any]:
     """Fetch a model ahead of time. ``name`` is a backend name (its default model) or a hub id."""
     models = known_models()
+    from genserve.backends.registry import backend_classes
+
+    other = backend_classes().get(name)
+    if name not in models and other is not None:
+        state = other.availability(settings)
+        raise InvalidInput(
+            "gets its weights its own way, not through `genserve models pull`",
+            argument="name",
+            value=name,
+            fix=f"{state.install}" if state.install else "it is ready here: see `genserve backends`",
+        )
     if name in models:
         spec, default_variant = models[name]
         variant = variant or default_variant
@@ -175,18 +233,29 @@ def pull(name: str, settings: Settings, *, variant: str | None = None) -> dict[s
 
 
 def list_models(settings: Settings) -> list[dict[str, Any]]:
-    """Every backend's default model and whether it is on this machine."""
+    """Every model-based backend's default model, whether it is on this machine and how to get it."""
+    from genserve.backends.registry import backend_classes
+
+    pullable = known_models()
     rows = []
-    for backend, (repo_id, variant) in sorted(known_models().items()):
-        snapshot = cached_snapshot(repo_id, settings)
+    for backend, cls in sorted(backend_classes().items()):
+        if cls.weight_free or not cls.default_model:
+            continue
+        if backend in pullable:
+            snapshot = cached_snapshot(cls.default_model, settings)
+            present, get = snapshot is not None, f"genserve models pull {backend}"
+        else:  # fetched its own way (a checkout, ModelScope): its availability says how
+            snapshot, state = None, cls.availability(settings)
+            present, get = state.ok, "see `genserve backends`"
         rows.append(
             {
                 "backend": backend,
-                "model": repo_id,
-                "variant": variant,
-                "present": snapshot is not None,
+                "model": cls.default_model,
+                "variant": pullable.get(backend, (None, None))[1],
+                "present": present,
                 "revision": snapshot.name if snapshot else None,
                 "path": str(snapshot) if snapshot else None,
+                "get": None if present else get,
             }
         )
     return rows

@@ -29,11 +29,12 @@ from genserve.jobs.artifacts import ArtifactStore, artifact_store
 from genserve.jobs.celery_app import queue_name
 from genserve.jobs.events import EventBus
 from genserve.jobs.executor import Executor, make_executor
-from genserve.jobs.request import JobRequest, new_job_id, prepare
+from genserve.jobs.request import JobRequest, new_job_id, prepare, typed_params
 from genserve.jobs.store import STATUS_EVENTS, Event, JobRecord, JobStore
 from genserve.jobs.webhooks import WebhookSender, check_webhook
 from genserve.names import check_artifact_name, check_field_name, check_job_id, check_line, client_filename
 from genserve.sessions import SessionStore
+from genserve.tasks import TASKS
 from genserve.tasks.base import JobStatus
 
 log = logging.getLogger("genserve.service")
@@ -305,6 +306,10 @@ class Service:
         for argument, value in filters.items():
             if isinstance(value, str):
                 check_line(argument, value, 512)
+        if filters.get("task") and filters["task"] not in TASKS:  # named, not an empty page
+            raise InvalidInput(
+                "is not a task", argument="task", value=filters["task"], fix=f"use one of: {', '.join(TASKS)}"
+            )
         limit = filters.pop("limit", 50)
         if not 1 <= limit <= 500:
             raise InvalidInput(
@@ -344,11 +349,12 @@ class Service:
         base = f"{base_url.rstrip('/')}/v1/jobs/{record.id}"
         out: dict[str, Any] = {
             "id": record.id,
+            "job_id": record.id,  # the result's name for it, so either reads the same
             "task": record.task,
             "backend": record.backend,
             "status": str(record.status),
             "priority": record.priority,
-            "params": record.request.get("params", {}),
+            "params": typed_params(record.task, record.request.get("params", {})),
             "inputs": record.request.get("input_names", {}),
             "warnings": record.request.get("warnings", []),
             "git_commit": record.git_commit,

@@ -19,6 +19,7 @@ that part of modelscope needs neither torchvision nor a working ``pipeline()``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import threading
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from genserve.backends.base import Availability
 from genserve.backends.ocr import RapidOCRBackend
 from genserve.config import Settings
 from genserve.errors import BackendUnavailable, InvalidInput, NotFound, missing_extra
@@ -311,6 +313,19 @@ class ModelScopeGeneralBackend(RapidOCRBackend):
     devices = ("cpu", "cuda")
     default_model = MODEL_ID
     labels_model = MODEL_ID
+
+    @classmethod
+    def availability(cls, settings: Settings) -> Availability:
+        state = super().availability(settings)
+        if state.ok and importlib.util.find_spec("modelscope") is None:
+            # the default model is downloaded by ModelScope; a model folder (--model DIR) runs without it
+            return Availability(
+                False,
+                "missing package 'modelscope' (it downloads the model)",
+                f"pip install 'genserve[{cls.extra}]'",
+                explicit_ok=True,
+            )
+        return state
 
     def load_labeler(self, device: str) -> None:
         recognizer = GeneralRecognizer(model_folder(self.model or MODEL_ID, self.settings))

@@ -11,18 +11,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from genserve.commands import console
 from genserve.config import get_settings
 from genserve.errors import GenserveError, InvalidInput
 
-err = Console(stderr=True)
 EVAL_ERROR = 2
 
 
 def _fail(exc: GenserveError) -> typer.Exit:
-    err.print(f"[red]genserve gate: error:[/red] {exc.message}", highlight=False, soft_wrap=True)
-    return typer.Exit(EVAL_ERROR)
+    """The gate's own table: any error of the evaluation itself is exit 2 (the gate could not judge)."""
+    return console.fail(exc, "genserve gate: error", exit_code=EVAL_ERROR)
 
 
 def _write_reports(
@@ -49,27 +48,40 @@ def _write_reports(
             fh.write(render_markdown(results, judgement))
 
 
-def _finish(judgement: Any, report_dir: Path) -> None:
-    from genserve.gates.report_markdown import render_markdown  # noqa: F401 - keeps imports lazy
+def counts(judgement: Any) -> str:
+    """What the console says was judged, in the same units as junit.xml (one test case per asset x
+    check) and per check, skipped ones counted, never folded into "passed"."""
+    from collections import Counter
 
-    color = {"pass": "green", "fail": "red", "error": "yellow"}[judgement.status]
-    err.print(
-        f"[{color}]gate {judgement.status.upper()}[/{color}]: "
-        f"{sum(c.status == 'pass' for c in judgement.checks)}/{len(judgement.checks)} checks passed, "
-        f"{len(judgement.failed)} failed; report: {report_dir / 'report.html'}",
-        highlight=False,
-        soft_wrap=True,
+    by_check = Counter(c.status for c in judgement.checks)
+    by_case = Counter(o.status for c in judgement.checks for o in c.outcomes)
+
+    def said(found: Counter[str]) -> str:
+        parts = [
+            f"{found[s]} {w}" for s, w in (("pass", "passed"), ("fail", "failed"), ("skipped", "skipped"))
+        ]
+        if found["error"]:
+            parts.append(f"{found['error']} errors")
+        return ", ".join(parts)
+
+    return (
+        f"{len(judgement.checks)} checks: {said(by_check)}; "
+        f"{sum(by_case.values())} test cases (junit.xml): {said(by_case)}"
     )
+
+
+def _finish(judgement: Any, report_dir: Path) -> None:
+    color = {"pass": "green", "fail": "red", "error": "yellow"}[judgement.status]
+    verdict = typer.style(f"gate {judgement.status.upper()}", fg=color)
+    console.note(f"{verdict}: {counts(judgement)}; report: {report_dir / 'report.html'}")
     for check in judgement.failed:
-        err.print(f"  [red]FAIL[/red] {check.id}: {check.reason}", highlight=False, soft_wrap=True)
+        console.note(f"  {typer.style('FAIL', fg='red')} {check.id}: {console.one_line(check.reason)}")
     raise typer.Exit(judgement.exit_code)
 
 
 def register(app: typer.Typer) -> None:
-    gate = typer.Typer(
-        help="Quality gates: generate from fixed assets, measure, judge, report.", no_args_is_help=True
-    )
-    ci = typer.Typer(help="CI/CD pipeline templates.", no_args_is_help=True)
+    gate = console.new_typer(help="Quality gates: generate from fixed assets, measure, judge, report.")
+    ci = console.new_typer(help="CI/CD pipeline templates.")
     app.add_typer(gate, name="gate")
     app.add_typer(ci, name="ci")
 
@@ -127,7 +139,7 @@ def register(app: typer.Typer) -> None:
                 generate = local_generator(settings)
 
             def on_asset(case: str, asset: str, status: str) -> None:
-                err.print(f"  {case}/{asset}: {status}", highlight=False)
+                console.note(f"  {case}/{asset}: {status}")
 
             results = run_suite(
                 spec,
@@ -154,7 +166,7 @@ def register(app: typer.Typer) -> None:
                     )
                 base = baseline_from_results(results)
                 save_baseline(base, baseline)
-                err.print(f"baseline written: {baseline}", highlight=False)
+                console.note(f"baseline written: {baseline}")
             judgement = judge(results, spec, base)
             _write_reports(results, judgement, report_dir, results_dir, summary)
         except GenserveError as exc:
@@ -227,9 +239,20 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
             return
-        for r in rows:
-            weights = f"  weights: {r['weights']}" if r["weights"] else ""
-            typer.echo(f"{r['name']:<20} {r['unit']:<14} {r['direction']:<7} {r['version']:<24}{weights}")
+        settings = get_settings()
+
+        def weights(setting: str | None) -> str:
+            if not setting:
+                return ""
+            state = "set" if getattr(settings, setting, None) else "not set: SKIPPED"
+            return f"GENSERVE_{setting.upper()} ({state})"
+
+        table = [
+            (r["name"], r["unit"], r["direction"], r["version"], ", ".join(r["tasks"]), weights(r["weights"]))
+            for r in rows
+        ]
+        headers = ("metric", "unit", "better", "version", "tasks", "weights")
+        typer.echo(console.table(headers, table, empty="no metrics"))
 
     @ci.command("init")
     def ci_init(

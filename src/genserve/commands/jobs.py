@@ -1,7 +1,10 @@
-"""`genserve submit` and `genserve jobs list|show|cancel`: the CLI of a running server (for CI).
+"""`genserve submit` and `genserve jobs list|show|cancel|delete|download`: the CLI of a running
+server (for CI).
 
-Exit codes of `submit`: 0 the job succeeded, 1 it failed, 2 usage (bad arguments, refused input),
-3 the server is unreachable or the wait timed out.
+Exit codes are the table's (README, genserve.errors) for the same failure as `genserve run`: 0 the
+job succeeded; a failed job exits with its error's code (1 internal, 2 refused input, 3 timeout,
+4 backend unavailable, 5 out of memory, 6 canceled); 2 bad arguments; 3 the server is unreachable
+or the wait timed out; 7 the key was refused; 8 rate limited.
 """
 
 from __future__ import annotations
@@ -11,16 +14,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from genserve.commands import console
 from genserve.commands.job_options import AudioOpt, ImageOpt, PromptOpt, SetOpt, TaskArg, job_params
-from genserve.errors import GenserveError, InvalidInput, JobTimeout, ServerUnreachable
-
-err = Console(stderr=True)
-EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
+from genserve.errors import GenserveError, InvalidInput
 
 ServerOpt = Annotated[str | None, typer.Option("--server", help="Server URL (default GENSERVE_SERVER_URL)")]
 KeyOpt = Annotated[str | None, typer.Option("--api-key", help="API key (default GENSERVE_API_KEY)")]
+JobIdArg = Annotated[str, typer.Argument(metavar="JOB_ID", help="The job's id (`genserve jobs list`)")]
 
 
 def _client(server: str | None, api_key: str | None) -> Any:
@@ -29,31 +30,43 @@ def _client(server: str | None, api_key: str | None) -> Any:
     return Client(server, api_key=api_key)
 
 
-def _exit_for(exc: GenserveError) -> int:
-    if isinstance(exc, ServerUnreachable | JobTimeout):
-        return EXIT_UNREACHABLE
-    if isinstance(exc, InvalidInput):
-        return EXIT_USAGE
-    return exc.exit_code
+class _Follow:
+    """A job's events for people: one progress bar on a terminal; elsewhere one line per change of
+    state (queued, started, completed), never a line per step."""
 
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar = console.ProgressBar(quiet)
+        self.update: Any = None
 
-def _fail(exc: GenserveError) -> typer.Exit:
-    err.print(f"[red]genserve: error:[/red] {exc.message}", highlight=False, soft_wrap=True)
-    return typer.Exit(_exit_for(exc))
+    def __enter__(self) -> _Follow:
+        self.update = self.bar.__enter__()
+        return self
 
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)
 
-def _print_event(event: dict[str, Any]) -> None:
-    kind = event.get("type")
-    if kind == "progress":
-        eta = f", eta {event['eta_s']:.1f}s" if event.get("eta_s") is not None else ""
-        err.print(f"  progress {event.get('step')}/{event.get('total')}{eta}", highlight=False)
-    elif kind == "queued":
-        pos = f" (position {event['position']})" if event.get("position") is not None else ""
-        err.print(f"  queued{pos}", highlight=False)
-    elif kind == "log":
-        err.print(f"  {event.get('message')}", highlight=False)
-    elif kind in ("started", "requeued", "completed"):
-        err.print(f"  {kind}: {event.get('status')}", highlight=False)
+    def __call__(self, event: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        kind = event.get("type")
+        if kind == "progress":
+            if self.update is not None:
+                self.update(int(event.get("step") or 0), event.get("total"), None)
+            return
+        if kind == "queued":
+            pos = event.get("position")
+            line = "queued" + (f" (position {pos})" if pos is not None else "")
+        elif kind == "log":
+            line = str(event.get("message") or "")
+        elif kind in ("started", "requeued", "completed"):
+            line = f"{kind}: {event.get('status')}" if kind == "completed" else kind
+        else:
+            return
+        if self.update is not None:
+            self.update(-1, None, line)
+        elif kind != "log":
+            console.note(f"  {line}")
 
 
 def submit(
@@ -63,16 +76,20 @@ def submit(
     prompt: PromptOpt = None,
     set_: SetOpt = None,
     backend: Annotated[str | None, typer.Option(help="Backend (default: the server's choice)")] = None,
+    model: Annotated[str | None, typer.Option(help="Model: hub id or a directory on the server")] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N (on the server)")] = None,
     job_id: Annotated[
         str | None, typer.Option("--job-id", help="Your id for the job: a retry never runs it twice")
     ] = None,
-    priority: Annotated[int, typer.Option(help="Higher runs first")] = 0,
+    priority: Annotated[int, typer.Option(min=-100, max=100, help="Higher runs first")] = 0,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the result")] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait")] = 3600.0,
+    timeout: Annotated[
+        float, typer.Option(min=0.0, help="Seconds to wait with --wait; past them exit 3 (the job goes on)")
+    ] = 3600.0,
     out: Annotated[
         Path | None, typer.Option(help="Download the artifacts and result.json here (implies --wait)")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress")] = False,
     server: ServerOpt = None,
     api_key: KeyOpt = None,
 ) -> None:
@@ -91,35 +108,51 @@ def submit(
                         "file not found", argument=f"--{name}", value=str(path), fix="pass an existing file"
                     )
         with _client(server, api_key) as client:
-            job = client.submit(task, files, params, backend=backend, job_id=job_id, priority=priority)
+            job = client.submit(
+                task,
+                files,
+                params,
+                backend=backend,
+                model=model,
+                device=device,
+                job_id=job_id,
+                priority=priority,
+            )
             if not quiet:
-                err.print(f"job {job['id']}: {job['status']}", highlight=False)
+                console.note(f"job {job['id']}: {job['status']}")
             if wait or out is not None:
-                job = client.wait(job["id"], timeout=timeout, on_event=None if quiet else _print_event)
+                with _Follow(quiet) as follow:
+                    job = client.wait(job["id"], timeout=timeout, on_event=follow)
                 if out is not None and job["status"] == "succeeded":
                     for path in client.download(job, out):
                         if not quiet:
-                            err.print(f"  saved {path}", highlight=False)
+                            console.note(f"  saved {path}")
     except GenserveError as exc:
-        raise _fail(exc) from None
+        raise console.fail(exc) from None
     typer.echo(json.dumps(job, indent=2))
     if (wait or out is not None) and job["status"] != "succeeded":
-        err.print(
-            f"[red]genserve: job {job['status']}:[/red] {job.get('message')}", highlight=False, soft_wrap=True
+        console.error(
+            console.in_cli_terms(job.get("message") or job["status"]), f"genserve: job {job['status']}"
         )
-        raise typer.Exit(EXIT_FAILED)
+        raise typer.Exit(
+            console.exit_code_of(job.get("error") or ("canceled" if job["status"] == "canceled" else None))
+        )
+    for warning in job.get("warnings") or []:
+        console.warning(warning)
 
 
-jobs_app = typer.Typer(help="Jobs on a server: list, show, cancel.", no_args_is_help=True)
+jobs_app = console.new_typer(help="Jobs on a server: list, show, cancel, delete, download.")
 
 
 @jobs_app.command("list")
 def list_jobs(
-    status: Annotated[str | None, typer.Option(help="queued, running, succeeded, failed, canceled")] = None,
-    task: Annotated[str | None, typer.Option()] = None,
-    backend: Annotated[str | None, typer.Option()] = None,
-    git_commit: Annotated[str | None, typer.Option("--git-commit")] = None,
-    limit: Annotated[int, typer.Option()] = 20,
+    status: Annotated[
+        str | None, typer.Option(help="queued, running, succeeded, failed, canceled (comma-separated)")
+    ] = None,
+    task: Annotated[str | None, typer.Option(help="image-to-video | talking-head | recognize")] = None,
+    backend: Annotated[str | None, typer.Option(help="Only jobs of this backend")] = None,
+    git_commit: Annotated[str | None, typer.Option("--git-commit", help="A commit (or its prefix)")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="At most this many jobs")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
     server: ServerOpt = None,
     api_key: KeyOpt = None,
@@ -131,39 +164,84 @@ def list_jobs(
                 status=status, task=task, backend=backend, git_commit=git_commit, limit=limit
             )
     except GenserveError as exc:
-        raise _fail(exc) from None
+        raise console.fail(exc) from None
     if as_json:
         typer.echo(json.dumps(page, indent=2))
         return
-    out = Console()
-    for job in page["jobs"]:
-        out.print(
-            f"{job['id']}  {job['status']:<9}  {job['task']:<15} {job['backend'] or '':<12} "
-            f"{job['created_at']}",
-            highlight=False,
-            soft_wrap=True,
+    given = {"status": status, "task": task, "backend": backend, "git-commit": git_commit}
+    filters = " ".join(f"--{k} {v}" for k, v in given.items() if v)
+    rows = [
+        (
+            j["id"],
+            j["status"],
+            j["task"],
+            j.get("backend") or "",
+            j.get("created_at") or "",
+            j.get("message") or "",
         )
+        for j in page["jobs"]
+    ]
+    headers = ("id", "status", "task", "backend", "created", "message")
+    typer.echo(console.table(headers, rows, empty=f"no jobs{' match ' + filters if filters else ''}"))
+    if page.get("next_cursor"):
+        console.note(f"more jobs: raise --limit (now {limit}) or narrow the filters")
 
 
 @jobs_app.command("show")
-def show(job_id: str, server: ServerOpt = None, api_key: KeyOpt = None) -> None:
+def show(job_id: JobIdArg, server: ServerOpt = None, api_key: KeyOpt = None) -> None:
     """Print one job (status, history, result) as JSON."""
     try:
         with _client(server, api_key) as client:
             typer.echo(json.dumps(client.get(job_id), indent=2))
     except GenserveError as exc:
-        raise _fail(exc) from None
+        raise console.fail(exc) from None
 
 
 @jobs_app.command("cancel")
-def cancel(job_id: str, server: ServerOpt = None, api_key: KeyOpt = None) -> None:
+def cancel(job_id: JobIdArg, server: ServerOpt = None, api_key: KeyOpt = None) -> None:
     """Cancel a job: a queued one at once, a running one at its next step."""
     try:
         with _client(server, api_key) as client:
             job = client.cancel(job_id)
     except GenserveError as exc:
-        raise _fail(exc) from None
+        raise console.fail(exc) from None
     typer.echo(json.dumps(job, indent=2))
+
+
+@jobs_app.command("delete")
+def delete(job_id: JobIdArg, server: ServerOpt = None, api_key: KeyOpt = None) -> None:
+    """Delete a finished job and its files on the server."""
+    try:
+        with _client(server, api_key) as client:
+            client.delete(job_id)
+    except GenserveError as exc:
+        raise console.fail(exc) from None
+    console.note(f"job {job_id} deleted")
+
+
+@jobs_app.command("download")
+def download(
+    job_id: JobIdArg,
+    out: Annotated[Path, typer.Option(help="Folder for the artifacts and result.json")] = Path("."),
+    server: ServerOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Save a finished job's artifacts and its result.json into --out; prints the paths."""
+    try:
+        with _client(server, api_key) as client:
+            job = client.get(job_id)
+            if job["status"] != "succeeded":
+                raise InvalidInput(
+                    f"has no artifacts: it is {job['status']}",
+                    argument="JOB_ID",
+                    value=job_id,
+                    fix="wait for it (`genserve jobs show JOB_ID`), or download a succeeded job",
+                )
+            paths = client.download(job, out)
+    except GenserveError as exc:
+        raise console.fail(exc) from None
+    for path in [*paths, out / "result.json"]:
+        typer.echo(str(path))
 
 
 def register(app: typer.Typer) -> None:

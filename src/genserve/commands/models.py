@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
+from genserve.commands import console
+
 
 def register(app: typer.Typer) -> None:
-    models = typer.Typer(
-        help="Model weights: pull them ahead of time, list what is here.", no_args_is_help=True
-    )
+    models = console.new_typer(help="Model weights: pull them ahead of time, list what is here.")
 
     @models.command("pull")
     def pull(
@@ -40,9 +40,19 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
             return
-        for row in rows:
-            state = f"present ({row['revision'][:12]})" if row["present"] else "absent"
-            hint = "" if row["present"] else f"  -> genserve models pull {row['backend']}"
-            typer.echo(f"{row['backend']:<12} {row['model']:<48} {state}{hint}")
+        table = [
+            (
+                row["backend"],
+                row["model"],
+                ("present" + (f" ({row['revision'][:12]})" if row["revision"] else ""))
+                if row["present"]
+                else "absent",
+                row["get"] or "",
+            )
+            for row in rows
+        ]
+        typer.echo(
+            console.table(("backend", "model", "here", "to get it"), table, empty="no model-based backends")
+        )
 
     app.add_typer(models, name="models")

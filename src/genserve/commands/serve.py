@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 from enum import StrEnum
 from typing import Annotated
@@ -36,11 +37,23 @@ def port_holder(port: int) -> str | None:
 
 
 def check_port(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """Refuse a port that the server could not bind. Bound as uvicorn binds it (SO_REUSEADDR), so a
+    port left in TIME-WAIT by a server just stopped counts as free here and in start_app.sh, which
+    asks this same check (`genserve serve --check-port`)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-        except OSError:
+        except OSError as exc:
             holder = port_holder(port)
+            if holder is None and exc.errno != errno.EADDRINUSE:
+                raise GenserveError(
+                    f"cannot listen on {host}:{port} ({exc.strerror})",
+                    argument="--host",
+                    value=host,
+                    fix="pass an address of this machine, e.g. --host 127.0.0.1 or --host 0.0.0.0",
+                ) from None
             raise GenserveError(
                 f"port {port} is taken{' by ' + holder if holder else ''}",
                 argument="--port",
@@ -57,8 +70,16 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default GENSERVE_PORT, 7860)")] = None,
     workers: Annotated[int | None, typer.Option(help="Jobs run at once on CPU")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Debug logs")] = False,
+    check_port_only: Annotated[
+        bool,
+        typer.Option("--check-port", hidden=True, help="Only check that the port is free (start_app.sh)"),
+    ] = False,
 ) -> None:
     """Run the service in the foreground (start_app.sh runs it in the background)."""
+    if check_port_only:
+        settings = get_settings()
+        check_port(host or settings.host, port or settings.port)
+        return
     try:
         import uvicorn
 

@@ -106,7 +106,8 @@ def _outcome(
         note = "no baseline value" if versions_ok else "baseline made with another metric version"
         if check.min is None and check.max is None:
             return Outcome(case=name, asset=asset_id, status="skipped", value=value, reason=note)
-        out.reason = note
+        # the bounds were judged; a failed bound stays the reason, the missing baseline a remark
+        out.reason = "; ".join(r for r in (out.reason, f"{note}, so the tolerance was not applied") if r)
     return out
 
 

@@ -108,7 +108,8 @@ def write_html(results: dict[str, Any], judgement: Judgement, report_dir: Path) 
                     "metrics": {k: m for k, m in asset["metrics"].items()},
                 }
             )
-        cases.append({**case, "assets": assets})
+        params = ", ".join(f"{k}={v}" for k, v in (case.get("params") or {}).items())
+        cases.append({**case, "assets": assets, "params_text": params or "default parameters"})
     # 2. a plot per check
     plots = []
     for check in judgement.checks:

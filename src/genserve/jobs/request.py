@@ -6,14 +6,15 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from genserve.backends.base import Backend
 from genserve.backends.registry import resolve_backend
 from genserve.config import Settings
-from genserve.errors import InvalidInput
+from genserve.errors import GenserveError, InvalidInput
 from genserve.media.audio import load_audio
 from genserve.media.image import open_image
 from genserve.tasks import TaskSpec, get_task
@@ -71,16 +72,76 @@ def params_error(spec: TaskSpec, exc: ValidationError) -> InvalidInput:
         )
     rule = err["msg"][0].lower() + err["msg"][1:]
     info = fields.get(name)
-    fix = f"pass a valid {name}"
-    if info is not None:
-        default = info.default
-        fix = f"pass a value that {rule.removeprefix('input ')}"
-        if default is not None:
-            fix += f", e.g. the default {name}={default}"
+    fix = allowed_values(name, info) if info is not None else f"pass a valid {name}"
     more = len(exc.errors()) - 1
     if more:
         rule += f" (and {more} more problem{'s' if more > 1 else ''})"
     return InvalidInput(rule, argument=name, value=err.get("input"), fix=fix)
+
+
+def typed_params(task: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters a job was given, with the types of its task's Params model (a form's "16"
+    is shown as 16, "True" as true); as given when they do not validate."""
+    from genserve.tasks import TASKS
+
+    spec = TASKS.get(task)
+    if spec is None or not params:
+        return params
+    try:
+        typed = spec.params_model.model_validate(params).model_dump(mode="json")
+    except ValidationError:
+        return params
+    return {name: typed.get(name, value) for name, value in params.items()}
+
+
+def allowed_values(name: str, info: FieldInfo) -> str:
+    """What a parameter takes, in words any door can show: "use a fps from 1 to 60 (default 8)"."""
+    bounds = {k: getattr(m, k) for m in info.metadata for k in ("ge", "gt", "le", "lt") if hasattr(m, k)}
+    choices = _choices(info.annotation)
+    if choices:
+        fix = f"use one of {', '.join(repr(c) for c in choices)}"
+    elif bounds:
+        low = f"{bounds['ge']}" if "ge" in bounds else f"more than {bounds['gt']}" if "gt" in bounds else None
+        high = (
+            f"{bounds['le']}" if "le" in bounds else f"less than {bounds['lt']}" if "lt" in bounds else None
+        )
+        if low is not None and high is not None:
+            fix = f"use a {name} from {low} to {high}"
+        elif low is not None:
+            fix = f"use a {name} of at least {low}" if "ge" in bounds else f"use a {name} of {low}"
+        else:
+            fix = f"use a {name} of at most {high}" if "le" in bounds else f"use a {name} {high}"
+    else:
+        fix = f"use a valid {name}"
+    if info.default is not None:
+        fix += f" (the default is {info.default!r})" if choices else f" (the default is {info.default})"
+    return fix
+
+
+def _choices(annotation: Any) -> tuple[Any, ...]:
+    if get_origin(annotation) is Literal:
+        return get_args(annotation)
+    for arg in get_args(annotation):  # Optional[Literal[...]]
+        if get_origin(arg) is Literal:
+            return get_args(arg)
+    return ()
+
+
+def _named_as_sent(exc: GenserveError, stored: Path, name: str | None) -> GenserveError:
+    """A refused file named by the name the client sent, not the one genserve stored it under."""
+    if name and exc.value in (stored.name, str(stored)):
+        exc.value = name
+        exc.args = (exc._compose(),)
+    return exc
+
+
+def _decode(kind: str, argument: str, path: Path, sent: str | None, settings: Settings) -> Any:
+    try:
+        if kind == "image":
+            return open_image(path, argument=argument, max_pixels=settings.max_image_pixels)
+        return load_audio(path, argument=argument, max_seconds=settings.max_audio_seconds)
+    except GenserveError as exc:
+        raise _named_as_sent(exc, path, sent) from None
 
 
 def random_seed() -> int:
@@ -107,7 +168,7 @@ def prepare(request: JobRequest, settings: Settings) -> PreparedJob:
         given = files.get(media.name, [])
         if media.required and not given:
             raise InvalidInput(
-                "is required", argument=media.name, fix=f"pass --{media.name} FILE ({media.description})"
+                "is required", argument=media.name, fix=f"send the {media.name} file ({media.description})"
             )
         if len(given) > 1 and not media.multiple:
             raise InvalidInput(
@@ -122,17 +183,18 @@ def prepare(request: JobRequest, settings: Settings) -> PreparedJob:
                 "(or raise GENSERVE_MAX_BATCH_FILES, up to 64)",
             )
     # 3. decode media (type sniffed from content, size limits)
+    names = {k: request.input_names.get(k) or [p.name for p in v] for k, v in files.items()}
     decoded: dict[str, Any] = {}
     for media in spec.inputs:
-        paths = files.get(media.name, [])
-        if media.kind == "image":
-            images = [open_image(p, argument=media.name, max_pixels=settings.max_image_pixels) for p in paths]
-            decoded["images" if media.multiple else media.name] = images if media.multiple else images[0]
-        elif media.kind == "audio":
-            decoded[media.name] = load_audio(
-                paths[0], argument=media.name, max_seconds=settings.max_audio_seconds
-            )
-    names = {k: request.input_names.get(k) or [p.name for p in v] for k, v in files.items()}
+        paths, sent = files.get(media.name, []), names.get(media.name, [])
+        found = [
+            _decode(media.kind, media.name, p, sent[i] if i < len(sent) else None, settings)
+            for i, p in enumerate(paths)
+        ]
+        if media.kind == "image" and media.multiple:
+            decoded["images"] = found
+        elif found:
+            decoded[media.name] = found[0]
     inputs = spec.inputs_type(files=files, names=names, **decoded)
     # 4. checks across inputs and params (e.g. the talking-head duration rule)
     warnings: list[str] = []
@@ -142,6 +204,8 @@ def prepare(request: JobRequest, settings: Settings) -> PreparedJob:
     if "seed" in type(params).model_fields and dict(params)["seed"] is None:
         params = params.model_copy(update={"seed": random_seed()})
     for name in backend_cls.unsupported_params:
+        # a parameter the backend ignores gets one warning: that it is not used (not also its range)
+        warnings = [w for w in warnings if not w.startswith(f"{name}=")]
         if name in request.params:
             warnings.append(f"{name} is not used by the {backend_cls.name} backend")
     return PreparedJob(spec=spec, backend_cls=backend_cls, params=params, inputs=inputs, warnings=warnings)
