@@ -8,8 +8,9 @@
 # webui (default): web UI + REST API; api: REST API only; worker: runs queued jobs from a shared
 # store (GENSERVE_DATABASE_URL), answering only /healthz, /readyz and /metrics; with
 # GENSERVE_EXECUTOR=celery it is a `genserve worker` on the broker's queues (--queues, default all).
-# Logs: logs/app_YYYYmmdd_HHMMSS.log. The pid file is <data dir>/app.pid; stop uses it, never a
-# kill by process name.
+# Logs: logs/app_YYYYmmdd_HHMMSS.log. The pid file is <data dir>/app.pid (stop uses it, never a
+# kill by process name); beside it app.url holds the running server's URL, which status, logs and
+# `genserve submit` use.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$ROOT"
@@ -26,13 +27,19 @@ DATA_DIR="${GENSERVE_DATA_DIR:-$ROOT/.genserve}"
 OUT_DIR="${GENSERVE_OUTPUT_DIR:-$ROOT/outputs}"
 LOG_DIR="${GENSERVE_LOG_DIR:-$ROOT/logs}"
 PID_FILE="$DATA_DIR/app.pid"
+URL_FILE="$DATA_DIR/app.url"
 VENV="$ROOT/.venv"
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
-info() { [ "$QUIET" = 1 ] || printf '\033[1;34m[INFO]\033[0m %s\n' "$*"; }
-ok() { [ "$QUIET" = 1 ] || printf '\033[1;32m[ OK ]\033[0m %s\n' "$*"; }
-warn() { printf '\033[1;33m[WARN]\033[0m %s\n' "$*" >&2; }
-fail() { printf '\033[1;31m[ERROR]\033[0m %s\n' "$*" >&2; exit "${2:-1}"; }
+# the comment block at the top of this file, without its '#'
+usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; }
+# colour only on a terminal (and never with NO_COLOR): logs and pipes get plain text
+paint() { # paint FD CODE TEXT
+  if [ -t "$1" ] && [ -z "${NO_COLOR:-}" ]; then printf '\033[%sm%s\033[0m' "$2" "$3"; else printf '%s' "$3"; fi
+}
+info() { [ "$QUIET" = 1 ] || printf '%s %s\n' "$(paint 1 '1;34' '[INFO]')" "$1"; }
+ok() { [ "$QUIET" = 1 ] || printf '%s %s\n' "$(paint 1 '1;32' '[ OK ]')" "$1"; }
+warn() { printf '%s %s\n' "$(paint 2 '1;33' '[WARN]')" "$1" >&2; }
+fail() { printf '%s %s\n' "$(paint 2 '1;31' '[ERROR]')" "$1" >&2; exit "${2:-1}"; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -68,12 +75,16 @@ running_pid() {
 }
 
 url_host() { case "$HOST" in 0.0.0.0|::|"") echo 127.0.0.1 ;; *) echo "$HOST" ;; esac; }
-ready() { curl -fsS -m 2 "http://$(url_host):$PORT/readyz" >/dev/null 2>&1; }
+# the running server's URL as it was started (any --port or GENSERVE_PORT), else this call's
+server_url() {
+  if [ -s "$URL_FILE" ] && running_pid >/dev/null; then cat "$URL_FILE"; else echo "http://$(url_host):$PORT"; fi
+}
+ready() { curl -fsS -m 2 "${1:-$(server_url)}/readyz" >/dev/null 2>&1; }
 
 do_stop() {
   local pid
   if ! pid="$(running_pid)"; then
-    rm -f "$PID_FILE"
+    rm -f "$PID_FILE" "$URL_FILE"
     info "not running"
     return 0
   fi
@@ -87,19 +98,20 @@ do_stop() {
     warn "pid $pid did not stop in 20 s; killing it"
     kill -KILL "$pid" 2>/dev/null || true
   fi
-  rm -f "$PID_FILE"
+  rm -f "$PID_FILE" "$URL_FILE"
   ok "stopped"
 }
 
 do_status() {
-  local pid
+  local pid url
   if pid="$(running_pid)"; then
-    if ready; then
-      echo "running: pid $pid, ready at http://$(url_host):$PORT"
-      curl -fsS -m 2 "http://$(url_host):$PORT/readyz"
+    url="$(server_url)"
+    if ready "$url"; then
+      echo "running: pid $pid, ready at $url"
+      curl -fsS -m 2 "$url/readyz"
       echo
     else
-      echo "running: pid $pid, not ready (yet) at http://$(url_host):$PORT"
+      echo "running: pid $pid, not ready (yet) at $url"
       return 3
     fi
   else
@@ -112,7 +124,7 @@ do_logs() {
   local latest
   latest="$(ls -1t "$LOG_DIR"/app_*.log 2>/dev/null | head -n 1 || true)"
   [ -n "$latest" ] || fail "no logs yet in $LOG_DIR; start the app first: ./start_app.sh"
-  echo "== $latest"
+  if running_pid >/dev/null; then echo "== $latest (server at $(server_url))"; else echo "== $latest"; fi
   if [ "$FOLLOW" = 1 ]; then tail -n 100 -f "$latest"; else tail -n 100 "$latest"; fi
 }
 
@@ -150,17 +162,12 @@ do_start() {
     fail "genserve needs Python 3.11+; found $("$VENV/bin/python" --version 2>&1). Remove .venv and re-run with python3.11"
   ok "python: $("$VENV/bin/python" --version 2>&1)"
 
-  # 3. the port: free, or name who holds it
-  if command -v ss >/dev/null; then
-    local holder
-    holder="$(ss -ltnpH "sport = :$PORT" 2>/dev/null | head -n 1 || true)"
-    if [ -n "$holder" ]; then
-      local who
-      who="$(grep -oE 'users:\(\("[^"]+",pid=[0-9]+' <<<"$holder" | sed -E 's/users:\(\("([^"]+)",pid=([0-9]+)/pid \2 (\1)/' || true)"
-      fail "port $PORT is taken${who:+ by $who}: stop it or pass --port $((PORT + 1))"
-    fi
-  elif (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-    fail "port $PORT is taken: stop the process on it or pass --port $((PORT + 1))"
+  # 3. the port: free, or name who holds it; checked as the server binds it (SO_REUSEADDR), so a port
+  # in TIME-WAIT after a stop is free in both places
+  local port_problem
+  if ! port_problem="$("$VENV/bin/genserve" serve --check-port --host "$HOST" --port "$PORT" 2>&1)"; then
+    port_problem="${port_problem##*genserve: error: }"
+    fail "${port_problem#--port: }"
   fi
   ok "port $PORT is free"
 
@@ -199,13 +206,14 @@ do_start() {
     nohup "$VENV/bin/genserve" "${args[@]}" >>"$log_file" 2>&1 </dev/null &
   pid=$!
   echo "$pid" >"$PID_FILE"
+  echo "http://$(url_host):$PORT" >"$URL_FILE"
   ok "started pid $pid; log: $log_file"
 
   # 7. wait for /readyz (bounded; no fixed sleep)
   local deadline=$((SECONDS + TIMEOUT))
   until ready; do
     if ! kill -0 "$pid" 2>/dev/null; then
-      rm -f "$PID_FILE"
+      rm -f "$PID_FILE" "$URL_FILE"
       warn "the server exited while starting; last log lines:"
       tail -n 15 "$log_file" >&2
       explain_failure "$log_file"

@@ -146,6 +146,17 @@ def _gpu_memory() -> dict[str, tuple[float, float]]:
     return found
 
 
+# the web UI's and the docs' static files, and the probes: logged at debug level when they succeed
+QUIET_LOG_PATHS = (
+    "/ui/assets/",
+    "/ui/static/",
+    "/ui/favicon",
+    "/static-offline-docs/",
+    "/healthz",
+    "/readyz",
+)
+
+
 class HttpMetricsMiddleware:
     """Counts and times every HTTP request by route template, and logs one line per request."""
 
@@ -175,7 +186,10 @@ class HttpMetricsMiddleware:
             self.metrics.http_duration.labels(scope["method"], template).observe(elapsed)
             import logging
 
-            logging.getLogger("genserve.http").info(
+            # page assets and probes that went well are debug lines: the log keeps the requests that tell
+            quiet = status[0] < 400 and scope["path"].startswith(QUIET_LOG_PATHS)
+            logging.getLogger("genserve.http").log(
+                logging.DEBUG if quiet else logging.INFO,
                 "%s %s %s",
                 scope["method"],
                 scope["path"],
