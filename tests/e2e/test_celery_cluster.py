@@ -11,6 +11,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -171,7 +172,7 @@ def test_cancel_reaches_a_job_running_on_a_worker_and_sse_carries_its_progress(
                 kind = line[7:]
             elif line.startswith("data: "):
                 data = json.loads(line[6:])
-                seen.append((kind, float(data["at"]), time.time()))
+                seen.append((kind, datetime.fromisoformat(data["at"]).timestamp(), time.time()))
                 if kind == "progress" and data["step"] >= 5 and not canceled:
                     canceled = True
                     r = httpx.post(f"{cluster.api.url}/v1/jobs/{job_id}/cancel", timeout=10)

@@ -62,6 +62,8 @@ def create_app(
         version=__version__,
         description="AI media models as headless services: image-to-video, talking-head, recognize.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc: genserve.api.docs, from packaged files (no CDN)
+        redoc_url=None,
     )
     app.state.service = service
     app.state.settings = settings
@@ -97,6 +99,7 @@ def create_app(
         return error_response(GenserveError(f"internal error ({type(exc).__name__}); see the server log"))
 
     from genserve.api.compat import router as compat_router
+    from genserve.api.docs import add_docs
     from genserve.api.login import add_login_routes
     from genserve.api.routes import health_router, router
 
@@ -104,6 +107,7 @@ def create_app(
     if jobs_api:
         app.include_router(router)
         app.include_router(compat_router)
+        add_docs(app)
 
     mounted = jobs_api and webui and _mount_webui(app, service)
     if jobs_api:

@@ -7,11 +7,15 @@
 - ``POST /generate`` with an ``audio`` part: talking-head as document 002's client calls it
   (``image``, ``audio``, ``duration``, ``min_resolution``, ``expand_ratio``, ``inference_steps``,
   ``dynamic_scale``, ``motion_scale``, ``lip_sync_align``, ``smooth_motion``; booleans arrive as
-  "True"/"False") -> 200 with the MP4 bytes, or a 4xx with a text reason.
+  "True"/"False") -> 200 with the MP4 bytes, or a 4xx with a text reason (the document's client
+  raises ``RuntimeError(response.text)``); a client that sends ``Accept: application/json`` gets
+  the JSON error shape of the image-to-video variant instead.
 - ``POST /api/v1/recognize`` (``image``) -> JSON with ``text_blocks``, ``objects``, ``layout`` as
   document 003's smoke test reads it.
 
-These only translate fields; the jobs go through the same service as every other door.
+These only translate fields; the jobs go through the same service as every other door. Their words
+stay the documents' (their clients test ``status == "success"``): "success" here is "succeeded" in
+``/v1``, "error" is "failed"; ``job_id`` is the job's ``id`` in ``/v1/jobs``.
 """
 
 from __future__ import annotations
@@ -71,9 +75,23 @@ def _generate_form() -> dict[str, Any]:
 
 
 _STATUS_BODY = {
-    "description": "The document's error shape: {status: error, message} (text/plain with audio)",
+    "description": 'The document\'s error shape: {status: error, message} ("error" is /v1\'s "failed"); '
+    "with an audio part text/plain, unless the request sends Accept: application/json",
     "content": {"application/json": {}, "text/plain": {}},
 }
+
+
+def _generate_error(
+    request: Request, talking: bool, message: str, status: int, job_id: str | None = None
+) -> Response:
+    """Document 002's client reads a talking-head error as text; anyone asking for JSON gets the
+    same shape as the image-to-video variant."""
+    if talking and "application/json" not in request.headers.get("accept", ""):
+        return PlainTextResponse(message, status)
+    body: dict[str, Any] = {"status": "error", "message": message, "output_path": None}
+    if job_id is not None:
+        body["job_id"] = job_id
+    return JSONResponse(body, status)
 
 
 @router.post(
@@ -85,22 +103,21 @@ _STATUS_BODY = {
     },
 )
 async def generate(request: Request) -> Response:
-    """Document 000 (image-to-video, JSON answer) or, with an ``audio`` part, document 002 (MP4 bytes)."""
+    """Document 000 (image-to-video, JSON answer) or, with an ``audio`` part, document 002 (MP4 bytes).
+
+    The document's words: `"status": "success"` (genserve's `/v1` says `"succeeded"`) or
+    `"error"` (`"failed"`); errors with an audio part are text/plain unless `Accept: application/json`."""
     talking = False
     try:
         form = await read_form(request)
         talking = "audio" in form
         svc, record = await _run(request, "talking-head" if talking else "image-to-video", form)
     except GenserveError as exc:
-        if talking:
-            return PlainTextResponse(exc.message, exc.http_status)
-        return JSONResponse({"status": "error", "message": exc.message, "output_path": None}, exc.http_status)
+        return _generate_error(request, talking, exc.message, exc.http_status)
     result = record.result or {}
     if record.status != "succeeded":
         message = record.message or "the job did not finish in time"
-        if talking:
-            return PlainTextResponse(message, _status(record))
-        return JSONResponse({"status": "error", "message": message, "output_path": None}, _status(record))
+        return _generate_error(request, talking, message, _status(record), job_id=record.id)
     video = next(o for o in result["outputs"] if o["media_type"] == "video/mp4")
     if talking:
         path, _ = svc.artifact(record.id, video["name"], caller_of(request))
@@ -125,7 +142,10 @@ async def generate(request: Request) -> Response:
     responses={status: _STATUS_BODY for status in errors(*RUN_ERRORS)},
 )
 async def recognize(request: Request) -> JSONResponse:
-    """Document 003: ``curl -F image=@sample.jpg .../api/v1/recognize | jq -e .text_blocks``."""
+    """Document 003: `curl -F image=@sample.jpg .../api/v1/recognize | jq -e .text_blocks`.
+
+    The result of `/v1/recognize` plus the document's `"status": "success"` (`/v1` says `"succeeded"`;
+    on error `"error"`, `/v1`'s `"failed"`) and `job_id` (the job's `id` in `/v1/jobs`)."""
     try:
         form = await read_form(request)
         _, record = await _run(request, "recognize", form)

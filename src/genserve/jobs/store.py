@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,10 @@ class JobRecord:
         return cls(**data)
 
 
+def iso_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
 @dataclass
 class Event:
     id: int
@@ -135,7 +140,8 @@ class Event:
     relayed: bool = False  # read back from the store (written by a worker elsewhere), not made here
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "job_id": self.job_id, "type": self.type, "at": self.at, **self.data}
+        """The event as the API sends it; ``at`` in ISO 8601 (UTC, microseconds) like every other time."""
+        return {"id": self.id, "job_id": self.job_id, "type": self.type, "at": iso_time(self.at), **self.data}
 
 
 def database_url(settings: Settings) -> str:
@@ -609,7 +615,7 @@ class JobStore:
             "event": event.type,
             "event_id": event.id,
             "job_id": event.job_id,
-            "at": event.at,
+            "at": iso_time(event.at),
             "data": event.data,
         }
         if event.type == "completed":
