@@ -32,7 +32,14 @@ from genserve.jobs.executor import Executor, make_executor
 from genserve.jobs.request import JobRequest, new_job_id, prepare, typed_params
 from genserve.jobs.store import STATUS_EVENTS, Event, JobRecord, JobStore
 from genserve.jobs.webhooks import WebhookSender, check_webhook
-from genserve.names import check_artifact_name, check_field_name, check_job_id, check_line, client_filename
+from genserve.names import (
+    JOB_ID_RE,
+    check_artifact_name,
+    check_field_name,
+    check_job_id,
+    check_line,
+    client_filename,
+)
 from genserve.sessions import SessionStore
 from genserve.tasks import TASKS
 from genserve.tasks.base import JobStatus
@@ -65,6 +72,8 @@ class Submission:
     git_commit: str | None = None
     git_branch: str | None = None
     owner: str | None = None
+    batch: str | None = None  # the batch (`genserve batch`) and its manifest row the job was made for
+    batch_row: str | None = None
     pool: str | None = None  # a GPU pool: the job goes to the queue <task>.<pool> (queue executors)
 
     def fingerprint(self) -> str:
@@ -101,6 +110,22 @@ def _check_names(sub: Submission) -> None:
 
 def _iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def _batch_of(sub: Submission) -> dict[str, Any]:
+    """The batch and manifest row a job belongs to, kept with its request (``GET /v1/jobs?batch=``)."""
+    if sub.batch is None and sub.batch_row is None:
+        return {}
+    for argument in ("batch", "batch_row"):
+        value = getattr(sub, argument)
+        if value is None or not JOB_ID_RE.match(value):
+            raise InvalidInput(
+                "must be 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit",
+                argument=argument,
+                value=value,
+                fix="send batch and batch_row together, e.g. batch=release-42 and batch_row=hero",
+            )
+    return {"batch": {"id": sub.batch, "row": sub.batch_row}}
 
 
 class Service:
@@ -190,6 +215,7 @@ class Service:
                 fix="e.g. priority=10 (higher runs first; default 0)",
             )
         _check_names(sub)
+        batch = _batch_of(sub)
         job_id = job_id or new_job_id()
         fingerprint = sub.fingerprint() if idempotent else None
         if idempotent:
@@ -238,6 +264,7 @@ class Service:
                 "inputs": refs,
                 "input_names": names,
                 "warnings": prepared.warnings,
+                **batch,
                 **({"pool": sub.pool} if sub.pool else {}),
             },
             owner=sub.owner,
@@ -248,6 +275,7 @@ class Service:
             fingerprint=fingerprint,
             created_at=time.time(),
         )
+        record.enqueued_at = record.created_at  # published right after the commit (a queue executor)
         try:
             event = self.store.create(record)
         except Conflict:
@@ -262,7 +290,7 @@ class Service:
         else:
             self.artifacts.release_inputs(job_id)  # it runs elsewhere: local copies are not needed
         if self.executor is not None:
-            self.executor.notify(job_id)
+            self.executor.notify(job_id, record)
         log.info(
             "job queued",
             extra={"job_id": job_id, "task": record.task, "backend": record.backend, "status": "queued"},
@@ -359,6 +387,7 @@ class Service:
             "warnings": record.request.get("warnings", []),
             "git_commit": record.git_commit,
             "git_branch": record.git_branch,
+            "batch": record.request.get("batch"),
             "created_at": _iso(record.created_at),
             "started_at": _iso(record.started_at),
             "finished_at": _iso(record.finished_at),

@@ -23,7 +23,7 @@ from genserve.config import Settings
 from genserve.jobs.celery_app import TASK_NAME, broker_priority, make_celery, make_queue, queue_name
 from genserve.jobs.events import EventBus
 from genserve.jobs.executor import Executor, heartbeat_interval
-from genserve.jobs.store import Event, JobStore
+from genserve.jobs.store import Event, JobRecord, JobStore
 
 log = logging.getLogger("genserve.celery")
 
@@ -63,16 +63,20 @@ class CeleryExecutor(Executor):
 
     # --- publishing ----------------------------------------------------------------------------
 
-    def notify(self, job_id: str) -> None:
-        record = self.store.get(job_id)
-        if record is None or record.status != "queued":
-            return
+    def notify(self, job_id: str, record: JobRecord | None = None) -> None:
+        """Publish a job just committed (marked published at its commit: one write less per job);
+        when the broker refuses it, mark it unpublished for the reconciler."""
+        record = record or self.store.get(job_id)
+        if record is not None and record.status == "queued" and not self.publish(record):
+            self.store.mark_enqueued(job_id, published=False)
+
+    def publish(self, record: JobRecord) -> bool:
         name = queue_name(record.task, record.request.get("pool"))
         queue = self._queues.get(name) or self._queues.setdefault(name, make_queue(name))
         try:
             self.app.send_task(
                 TASK_NAME,
-                args=[job_id],
+                args=[record.id],
                 queue=queue,
                 priority=broker_priority(record.priority),
                 retry=True,
@@ -80,10 +84,10 @@ class CeleryExecutor(Executor):
             )
         except Exception as exc:  # the broker is down: the reconciler publishes it later
             self.broker_ok = False
-            log.warning("job %s: not published (%s); it stays queued and is published later", job_id, exc)
-            return
+            log.warning("job %s: not published (%s); it stays queued and is published later", record.id, exc)
+            return False
         self.broker_ok = True
-        self.store.mark_enqueued(job_id)
+        return True
 
     def cancel(self, job_id: str) -> None:
         """Nothing to do here: the worker reads the cancel request from the store at its next heartbeat."""
@@ -130,7 +134,10 @@ class CeleryExecutor(Executor):
             log.warning("job %s: its worker stopped; %s", event.job_id, event.type)
             if event.type == "requeued":
                 self.store.add_event(event.job_id, "queued", {"status": "queued"})
-        published = self.store.to_publish(UNPUBLISHED_AFTER_S, self.settings.republish_after_s)
-        for job_id in published:
-            self.notify(job_id)
+        published = []
+        for job_id in self.store.to_publish(UNPUBLISHED_AFTER_S, self.settings.republish_after_s):
+            record = self.store.get(job_id)
+            if record is not None and record.status == "queued" and self.publish(record):
+                self.store.mark_enqueued(job_id)
+                published.append(job_id)
         return published

@@ -214,7 +214,8 @@ class JobStore:
         try:
             with self.engine.begin() as conn:
                 conn.execute(JOBS.insert().values(**row))
-                return self._add_event(conn, job.id, "queued", {"status": "queued"}, job.created_at)
+                hooked = job.webhook_url is not None
+                return self._add_event(conn, job.id, "queued", {"status": "queued"}, job.created_at, hooked)
         except IntegrityError:
             raise Conflict(
                 "a job with this id exists already",
@@ -235,6 +236,7 @@ class JobStore:
         task: str | None = None,
         backend: str | None = None,
         git_commit: str | None = None,
+        batch: str | None = None,
         owner: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
@@ -255,6 +257,8 @@ class JobStore:
             query = query.where(JOBS.c.backend == backend)
         if git_commit:
             query = query.where(JOBS.c.git_commit.startswith(git_commit, autoescape=True))
+        if batch:  # the request's batch.id (JSON: json_extract on SQLite, #>> on PostgreSQL)
+            query = query.where(JOBS.c.request[("batch", "id")].as_string() == batch)
         if owner:
             query = query.where(JOBS.c.owner == owner)
         if cursor:
@@ -376,6 +380,7 @@ class JobStore:
                 "started",
                 {"status": "running", "attempt": record.attempt, "worker": worker},
                 now,
+                record.webhook_url is not None,
             )
         return record, event
 
@@ -394,7 +399,13 @@ class JobStore:
             )
 
     def progress(
-        self, job_id: str, attempt: int, step: int, total: int, data: dict[str, Any]
+        self,
+        job_id: str,
+        attempt: int,
+        step: int,
+        total: int,
+        data: dict[str, Any],
+        hooked: bool | None = None,
     ) -> Event | None:
         with self.engine.begin() as conn:
             done = conn.execute(
@@ -404,7 +415,7 @@ class JobStore:
             )
             if done.rowcount != 1:
                 return None
-            return self._add_event(conn, job_id, "progress", data, time.time())
+            return self._add_event(conn, job_id, "progress", data, time.time(), hooked)
 
     def finish(
         self,
@@ -414,6 +425,7 @@ class JobStore:
         result: dict[str, Any],
         backend: str | None,
         summary: dict[str, Any] | None = None,
+        hooked: bool | None = None,
     ) -> Event | None:
         """running -> a terminal status, only for the attempt that holds the job (at most once)."""
         now = time.time()
@@ -444,6 +456,7 @@ class JobStore:
                     **(summary or {}),
                 },
                 now,
+                hooked,
             )
 
     def cancel(self, job_id: str) -> tuple[str, Event | None]:
@@ -517,9 +530,11 @@ class JobStore:
 
     # --- queue executors ----------------------------------------------------------------------
 
-    def mark_enqueued(self, job_id: str) -> None:
+    def mark_enqueued(self, job_id: str, published: bool = True) -> None:
+        """When the job was last published (None: not published; the reconciler publishes it)."""
+        at = time.time() if published else None
         with self.engine.begin() as conn:
-            conn.execute(JOBS.update().where(JOBS.c.id == job_id).values(enqueued_at=time.time()))
+            conn.execute(JOBS.update().where(JOBS.c.id == job_id).values(enqueued_at=at))
 
     def to_publish(self, unpublished_after_s: float, republish_after_s: float, limit: int = 500) -> list[str]:
         """Queued jobs whose message may be missing: never published (the broker was down), or
@@ -592,12 +607,21 @@ class JobStore:
             return self._add_event(conn, job_id, type_, data, time.time())
 
     def _add_event(
-        self, conn: sa.Connection, job_id: str, type_: str, data: dict[str, Any], at: float
+        self,
+        conn: sa.Connection,
+        job_id: str,
+        type_: str,
+        data: dict[str, Any],
+        at: float,
+        hooked: bool | None = None,
     ) -> Event:
+        """Write an event (and its webhook delivery, when the job has a webhook: ``hooked`` None =
+        look it up)."""
         res = conn.execute(EVENTS.insert().values(job_id=job_id, type=type_, data=data, at=at))
         (event_id,) = res.inserted_primary_key or (0,)
         event = Event(id=int(event_id), job_id=job_id, type=type_, data=data, at=at)
-        self._queue_webhook(conn, event)
+        if hooked is not False:
+            self._queue_webhook(conn, event)
         return event
 
     def _queue_webhook(self, conn: sa.Connection, event: Event) -> None:
