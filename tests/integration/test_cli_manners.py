@@ -4,6 +4,7 @@ runs), so click's own handling of usage errors is what is tested."""
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -231,3 +232,11 @@ def test_gate_console_counts_skipped_checks_as_junit_does() -> None:
     assert counts(judged) == (
         "3 checks: 1 passed, 1 failed, 1 skipped; 5 test cases (junit.xml): 3 passed, 1 failed, 1 skipped"
     )
+
+
+def test_recognize_prints_one_image_once(capsys: pytest.CaptureFixture[str], sample_image: Path) -> None:
+    code, out, _ = cli(
+        capsys, "run", "recognize", "--image", str(sample_image), "--set", "labels=false", "-q"
+    )
+    result = json.loads(out)
+    assert code == 0 and result["items"] == [] and result["image_path"] == sample_image.name

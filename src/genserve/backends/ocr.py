@@ -151,9 +151,11 @@ class RapidOCRBackend(Backend):
                 }
             )
         progress(total, total)
-        first = items[0]
+        # one image: its fields at the top level, once; a batch: the first image's there too, and
+        # every image under ``items`` (a page read once is not printed twice)
+        data = {**items[0], "items": items} if len(items) > 1 else items[0]
         return RunOutput(
-            data={**first, "items": items},
+            data=data,
             warnings=warnings,
             parameters={"detect_max_side": DETECT_MAX_SIDE},
         )

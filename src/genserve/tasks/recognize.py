@@ -35,7 +35,9 @@ class RecognizeResult(JobResult):
     objects: list[dict[str, Any]] = Field(default_factory=list)
     layout: dict[str, Any] = Field(default_factory=dict)
     items: list[dict[str, Any]] = Field(
-        default_factory=list, description="Per image of a batch: image_path, text_blocks, objects, layout"
+        default_factory=list,
+        description="Per image of a batch of two or more: image_path, text_blocks, objects, layout "
+        "(empty for one image, whose fields are the top level's)",
     )
 
 
