@@ -240,3 +240,19 @@ def test_recognize_prints_one_image_once(capsys: pytest.CaptureFixture[str], sam
     )
     result = json.loads(out)
     assert code == 0 and result["items"] == [] and result["image_path"] == sample_image.name
+
+
+def test_an_unreachable_hub_is_exit_3_in_one_whole_line(cli_env: dict[str, str]) -> None:
+    pytest.importorskip("diffusers")
+    import subprocess
+    import sys
+
+    env = {**cli_env, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_ETAG_TIMEOUT": "2"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "genserve", "models", "pull", "svd"],
+        capture_output=True, text=True, env=env, timeout=180,
+    )  # fmt: skip
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 3 and len(lines) == 1, proc.stderr  # no hub chatter around it
+    assert "the model hub cannot be reached" in lines[0] and "Connection refused" in lines[0]
+    assert "stacktrace above" not in lines[0] and lines[0].endswith("GENSERVE_MODEL_CACHE_DIR) here")
