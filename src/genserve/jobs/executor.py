@@ -52,8 +52,9 @@ class Executor(ABC):
         """Stop taking jobs; running jobs are asked to cancel after ``timeout``."""
 
     @abstractmethod
-    def notify(self, job_id: str) -> None:
-        """A job was committed as queued (called after the commit, never before)."""
+    def notify(self, job_id: str, record: JobRecord | None = None) -> None:
+        """A job was committed as queued (called after the commit, never before); ``record`` is the
+        job as committed, when the caller has it (saves a read)."""
 
     @abstractmethod
     def cancel(self, job_id: str) -> None:
@@ -118,6 +119,7 @@ def execute_job(
         job_id=record.id,
         input_names=req.get("input_names", {}),
     )
+    hooked = record.webhook_url is not None  # its events queue webhook deliveries
     # 2. progress: throttled events with an ETA
     started = time.monotonic()
     last = [0.0]
@@ -138,7 +140,7 @@ def execute_job(
             "message": message,
             "eta_s": None if eta is None else round(eta, 3),
         }
-        bus.publish(store.progress(record.id, record.attempt, step, total, data))
+        bus.publish(store.progress(record.id, record.attempt, step, total, data, hooked))
 
     # 3. run, then record at most once
     result = run_job(
@@ -159,7 +161,7 @@ def execute_job(
         "timings": payload["timings"],
         "duration_sec": result.duration_sec,
     }
-    event = store.finish(record.id, record.attempt, result.status, payload, result.backend, summary)
+    event = store.finish(record.id, record.attempt, result.status, payload, result.backend, summary, hooked)
     if event is None:
         log.warning("job %s: finished after losing its lease; result dropped", record.id)
         return None
@@ -253,7 +255,7 @@ class LocalExecutor(Executor):
         self._threads.clear()
         self.cache.clear()
 
-    def notify(self, job_id: str) -> None:
+    def notify(self, job_id: str, record: JobRecord | None = None) -> None:
         with self._wake:
             self._pending += 1
             self._wake.notify()
