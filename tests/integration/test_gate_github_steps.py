@@ -52,6 +52,8 @@ def test_github_workflow_steps_run_the_gate_through_a_real_server(tmp_path: Path
         "GITHUB_STEP_SUMMARY": str(summary),
         "GITHUB_SHA": "0123456789abcdef",
         "GITHUB_ACTIONS": "true",
+        # the job's container has genserve on PATH; here, this checkout's environment
+        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
     }
     pid_file = work / "logs" / "serve.pid"
     try:

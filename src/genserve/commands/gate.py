@@ -15,6 +15,7 @@ import typer
 from genserve.commands import console
 from genserve.config import get_settings
 from genserve.errors import GenserveError, InvalidInput
+from genserve.gates.ci import DEFAULT_IMAGE
 
 EVAL_ERROR = 2
 
@@ -266,10 +267,68 @@ def register(app: typer.Typer) -> None:
         baseline: Annotated[
             str, typer.Option("--baseline", help="Baseline it compares with")
         ] = "qa/baselines/weightfree.json",
+        notify: Annotated[
+            str, typer.Option("--notify", help="slack | wecom | dingtalk | feishu | webhook")
+        ] = "webhook",
+        image: Annotated[
+            str, typer.Option("--image", help="The genserve image the jobs run in (deploy/docker/Dockerfile)")
+        ] = DEFAULT_IMAGE,
         force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file")] = False,
     ) -> None:
-        """Write a working pipeline: start the service, submit jobs, run the gate, archive, notify."""
+        """Write a working pipeline: start the service, run the gate, archive, notify, stop the service."""
         from genserve.gates.ci import write_pipeline
 
-        path = write_pipeline(system, out=out, suite=suite, baseline=baseline, force=force)
+        try:
+            path = write_pipeline(
+                system, out=out, suite=suite, baseline=baseline, notify=notify, image=image, force=force
+            )
+        except GenserveError as exc:
+            raise console.fail(exc) from None
         typer.echo(str(path))
+
+    @ci.command("notify")
+    def ci_notify(
+        report_dir: Annotated[Path, typer.Argument(help="The gate's --report-dir (results.json)")],
+        to: Annotated[str, typer.Option("--to", help="slack | wecom | dingtalk | feishu | webhook")],
+        url: Annotated[
+            str, typer.Option("--url", envvar="GENSERVE_NOTIFY_URL", help="The webhook URL (a CI secret)")
+        ] = "",
+        secret: Annotated[
+            str,
+            typer.Option("--secret", envvar="GENSERVE_NOTIFY_SECRET", help="DingTalk/Feishu signing secret"),
+        ] = "",
+        commit: Annotated[str, typer.Option("--commit", help="The commit judged")] = "",
+        link: Annotated[str, typer.Option("--link", help="Where the report is (the CI run's page)")] = "",
+        title: Annotated[str, typer.Option("--title", help="The message's first words")] = "genserve gate",
+    ) -> None:
+        """Post the gate's verdict, failing checks, commit and report link to a chat webhook."""
+        from genserve.gates.ci_notify import build_payload, read_verdict, send
+
+        try:
+            if not url:
+                raise InvalidInput(
+                    "no webhook URL", argument="--url", fix="set the CI secret GENSERVE_NOTIFY_URL"
+                )
+            verdict = read_verdict(report_dir)
+            payload = build_payload(to, verdict, title=title, commit=commit, link=link)
+            send(to, url, payload, secret=secret)
+        except GenserveError as exc:
+            raise console.fail(exc, "genserve ci notify: error") from None
+        console.note(f"notified ({to}): gate {verdict.status}")
+
+    @ci.command("upload")
+    def ci_upload(
+        dirs: Annotated[list[Path], typer.Argument(help="Directories to copy (e.g. gate-report logs)")],
+        to: Annotated[str, typer.Option("--to", help="s3://bucket/prefix (AWS_* variables for the server)")],
+    ) -> None:
+        """Copy reports, outputs and logs to S3-compatible storage (no aws CLI needed)."""
+        from genserve.gates.ci_archive import upload_dirs
+
+        def skipped(path: Path) -> None:
+            console.note(f"  {path}: not there, skipped")
+
+        try:
+            keys = upload_dirs(dirs, to, on_skip=skipped)
+        except GenserveError as exc:
+            raise console.fail(exc, "genserve ci upload: error") from None
+        console.note(f"uploaded {len(keys)} files to {to.rstrip('/')}/")

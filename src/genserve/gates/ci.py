@@ -1,7 +1,8 @@
 """`genserve ci init`: pipeline templates (package data) for GitHub Actions, GitLab CI, Jenkins and
-Tekton. Each starts (or reaches) the service, waits until it is ready, runs the gate through it,
-archives outputs and reports (S3-compatible storage when a bucket is set) and has a notification
-step to fill in."""
+Tekton. Each runs in the genserve image (deploy/docker/Dockerfile), starts the service, waits until
+it is ready, runs the gate through it, then on every path (pass, fail, evaluation error): stops the
+service, archives reports, outputs and logs (`genserve ci upload`, S3-compatible storage when an
+archive URL is set) and notifies (`genserve ci notify`, when the webhook secret is set)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from genserve.errors import Conflict, InvalidInput
+from genserve.gates.ci_notify import FORMATS
 
 # system -> (template file, where it goes by default)
 SYSTEMS: dict[str, tuple[str, str]] = {
@@ -17,21 +19,55 @@ SYSTEMS: dict[str, tuple[str, str]] = {
     "jenkins": ("Jenkinsfile", "Jenkinsfile"),
     "tekton": ("tekton.yaml", "tekton/genserve-gate.yaml"),
 }
+# NOTE: the CPU image of docs/deploy.md, built with the `gates` extra; each pipeline also reads it
+# from a CI variable (GENSERVE_IMAGE) or a parameter, so a published name needs no new template
+DEFAULT_IMAGE = "registry.example.com/genserve:0.1.0"
+_IMAGE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@")
 
 
-def render_pipeline(system: str, *, suite: str, baseline: str) -> str:
+def render_pipeline(
+    system: str, *, suite: str, baseline: str, notify: str = "webhook", image: str = DEFAULT_IMAGE
+) -> str:
     if system not in SYSTEMS:
         raise InvalidInput(
             "unknown CI system", argument="SYSTEM", value=system, fix=f"use one of: {', '.join(SYSTEMS)}"
         )
+    if notify not in FORMATS:
+        raise InvalidInput(
+            "unknown notification format",
+            argument="--notify",
+            value=notify,
+            fix=f"use one of: {', '.join(FORMATS)}",
+        )
+    if not image or not set(image) <= _IMAGE_CHARS:
+        raise InvalidInput(
+            "is not an image reference",
+            argument="--image",
+            value=image,
+            fix="e.g. --image ghcr.io/acme/genserve:0.1.0",
+        )
     text = files("genserve.gates").joinpath("ci_templates", SYSTEMS[system][0]).read_text()
-    return text.replace("@SUITE@", suite).replace("@BASELINE@", baseline)
+    for key, value in (
+        ("@SUITE@", suite),
+        ("@BASELINE@", baseline),
+        ("@NOTIFY@", notify),
+        ("@IMAGE@", image),
+    ):
+        text = text.replace(key, value)
+    return text
 
 
 def write_pipeline(
-    system: str, *, out: Path | None = None, suite: str, baseline: str, force: bool = False
+    system: str,
+    *,
+    out: Path | None = None,
+    suite: str,
+    baseline: str,
+    notify: str = "webhook",
+    image: str = DEFAULT_IMAGE,
+    force: bool = False,
 ) -> Path:
-    text = render_pipeline(system, suite=suite, baseline=baseline)
+    text = render_pipeline(system, suite=suite, baseline=baseline, notify=notify, image=image)
     path = out or Path(SYSTEMS[system][1])
     if path.exists() and not force:
         raise Conflict(
