@@ -139,6 +139,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "genserve.commands.gate",
     "genserve.commands.serve",
     "genserve.commands.jobs",
+    "genserve.commands.batch",
     "genserve.commands.worker",
 )
 

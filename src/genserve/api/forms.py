@@ -26,6 +26,8 @@ JOB_FIELDS = (
     "webhook_events",
     "git_commit",
     "git_branch",
+    "batch",
+    "batch_row",
     "pool",
 )
 MAX_FILES = 64
@@ -161,6 +163,8 @@ async def submission_from_form(
             webhook_events=fields.get("webhook_events") or None,
             git_commit=fields.get("git_commit") or None,
             git_branch=fields.get("git_branch") or None,
+            batch=fields.get("batch") or None,
+            batch_row=fields.get("batch_row") or None,
             pool=fields.get("pool") or None,
             owner=owner,
         )

@@ -182,6 +182,17 @@ def _job_fields() -> dict[str, Any]:
         },
         "git_commit": {"type": "string", "maxLength": 64, "pattern": ONE_LINE},
         "git_branch": {"type": "string", "maxLength": 255, "pattern": ONE_LINE},
+        "batch": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+            "description": "The batch the job belongs to (`genserve batch`; with batch_row): "
+            "GET /v1/jobs?batch= lists it",
+        },
+        "batch_row": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+            "description": "The job's row in the batch's manifest (with batch)",
+        },
         "pool": {
             "type": "string",
             "pattern": "^[a-z0-9][a-z0-9_-]{0,31}$",

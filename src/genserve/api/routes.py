@@ -127,6 +127,9 @@ def list_jobs(
     git_commit: str | None = Query(
         None, description="A commit id or its prefix", max_length=64, pattern=ONE_LINE
     ),
+    batch: str | None = Query(
+        None, description="The jobs of a batch (`genserve batch`)", max_length=64, pattern=ONE_LINE
+    ),
     limit: int = Query(50, ge=1, le=500, description="Jobs per page (1-500)"),
     cursor: str | None = Query(
         None, description="next_cursor of the previous page", pattern=CURSOR_RE.pattern, max_length=100
@@ -140,6 +143,7 @@ def list_jobs(
         task=task,
         backend=backend,
         git_commit=git_commit,
+        batch=batch,
         limit=limit,
         cursor=cursor,
     )

@@ -153,6 +153,8 @@ def execute_job(
     )
     result.timings.queue = round((record.started_at or time.time()) - record.created_at, 4)
     payload = result.model_dump(mode="json")
+    if req.get("batch"):  # the batch and manifest row it was made for (genserve batch)
+        payload["provenance"] = {**(payload.get("provenance") or {}), "batch": req["batch"]}
     if result.status == JobStatus.succeeded:  # e.g. into object storage, before the result is recorded
         payload = artifacts.commit_outputs(record.id, payload)
     summary = {

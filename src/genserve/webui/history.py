@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 HISTORY_LIMIT = 30
 AGAIN_KEEP_S = 600.0  # the copies "run again" hands to the page are kept this long (gradio caches its own)
 THUMB_PX = 160
-COLUMNS = ["job", "task", "backend", "status", "created", "parameters"]
+COLUMNS = ["job", "task", "backend", "status", "created", "parameters", "batch"]
 
 
 class History:
@@ -36,6 +36,13 @@ class History:
     def build(self, tabs: Any, history_tab: Any) -> None:
         with gr.Row():
             refresh = gr.Button("Refresh", elem_id="history-refresh", size="sm")
+            batch = gr.Textbox(
+                label="Batch",
+                placeholder="a batch id (genserve batch), e.g. release; empty: every recent job",
+                elem_id="history-batch",
+                scale=4,
+            )
+            show_batch = gr.Button("Show batch", elem_id="history-show-batch", size="sm")
         gallery = gr.Gallery(
             label="Recent jobs (input thumbnails; click one for details)",
             columns=6,
@@ -59,6 +66,8 @@ class History:
 
         listing = [gallery, table, ids, job]
         refresh.click(self.listing, outputs=listing, api_name="history")
+        show_batch.click(self.batch_listing, inputs=batch, outputs=listing, api_name="history_batch")
+        batch.submit(self.batch_listing, inputs=batch, outputs=listing, api_visibility="private")
         history_tab.select(self.listing, outputs=listing, api_visibility="private")
         gallery.select(self.pick, inputs=ids, outputs=job, api_visibility="private")
         job.change(self.detail, inputs=job, outputs=[summary, params, video, files], api_name="job_detail")
@@ -67,13 +76,22 @@ class History:
 
     # --- handlers ------------------------------------------------------------------------------
 
-    def records(self, request: gr.Request) -> list[JobRecord]:
+    def records(self, request: gr.Request, batch: str | None = None) -> list[JobRecord]:
         # with keys configured, each key sees its own jobs (an admin key: every job)
-        records, _ = self.service.list_jobs(self.pages.caller(request), limit=HISTORY_LIMIT)
+        records, _ = self.service.list_jobs(self.pages.caller(request), limit=HISTORY_LIMIT, batch=batch)
         return records
 
     def listing(self, request: gr.Request) -> tuple[Any, Any, list[str], Any]:
-        records = self.records(request)
+        return self.show(self.records(request))
+
+    def batch_listing(self, batch: str | None, request: gr.Request) -> tuple[Any, Any, list[str], Any]:
+        """The jobs of one batch (`genserve batch`); an empty box lists every recent job."""
+        try:
+            return self.show(self.records(request, (batch or "").strip() or None))
+        except GenserveError as exc:
+            raise gr.Error(exc.message) from None
+
+    def show(self, records: list[JobRecord]) -> tuple[Any, Any, list[str], Any]:
         thumbs = [(self.thumbnail(r), f"{r.status} · {r.task} · {r.id[:8]}") for r in records]
         rows = [
             [
@@ -83,6 +101,7 @@ class History:
                 str(r.status),
                 datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M:%S"),
                 ", ".join(f"{k}={v}" for k, v in (r.request.get("params") or {}).items()) or "defaults",
+                "{id}/{row}".format(**r.request["batch"]) if r.request.get("batch") else "",
             ]
             for r in records
         ]
