@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
+import socket
 import subprocess
 from pathlib import Path
 
@@ -23,6 +25,26 @@ def readme_block(section: str) -> str:
     return match.group(1)
 
 
+def s3_port() -> int:
+    """A free port below 55000 whose neighbours are free too: SeaweedFS also listens on the next
+    three and on each of those plus 10000 (gRPC)."""
+    for _ in range(50):
+        port = random.randrange(20000, 45000)
+        wanted = [port, port + 1, port + 2, port + 3, *(p + 10000 for p in (port + 1, port + 2, port + 3))]
+        if all(_free(p) for p in wanted):
+            return port
+    raise RuntimeError("no free ports for the S3 server")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def test_the_scaling_out_commands_run_as_written(tmp_path: Path) -> None:
     api_port = free_port()
     db = f"genserve_readme_{os.getpid()}"
@@ -32,7 +54,7 @@ def test_the_scaling_out_commands_run_as_written(tmp_path: Path) -> None:
         **os.environ,
         "SCALE_OUT_DIR": str(tmp_path / "cluster"),
         "SCALE_OUT_API_PORT": str(api_port),
-        "SCALE_OUT_S3_PORT": str(free_port()),
+        "SCALE_OUT_S3_PORT": str(s3_port()),
         "SCALE_OUT_DB": db,
     }
     script = f"set -euo pipefail\ntrap 'scripts/scale_out.sh down >/dev/null 2>&1 || true' EXIT\n{commands}"

@@ -122,7 +122,7 @@ def list_jobs(
         description="queued, running, succeeded, failed, canceled (comma-separated)",
         pattern=STATUS_LIST,
     ),
-    task: str | None = Query(None, max_length=64, pattern=ONE_LINE),
+    task: str | None = Query(None, description="A task name", pattern=f"^({'|'.join(TASKS)})$"),
     backend: str | None = Query(None, max_length=64, pattern=ONE_LINE),
     git_commit: str | None = Query(
         None, description="A commit id or its prefix", max_length=64, pattern=ONE_LINE
