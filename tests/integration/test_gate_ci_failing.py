@@ -257,3 +257,175 @@ def test_gitlab_failing_gate_archives_notifies_and_stops(
     env["GENSERVE_NOTIFY_URL"] = "http://127.0.0.1:9/unreachable"
     failing = _sh("\n".join(report["script"]), work, env, sh)
     assert failing.returncode == 1 and "unreachable" in failing.stderr
+
+
+def test_jenkins_failing_gate_archives_notifies_and_stops(
+    tmp_path: Path, s3_server: Any, receiver: Receiver
+) -> None:
+    text = render_pipeline("jenkins", suite="failing.yaml", baseline=BASELINE, notify="feishu")
+    start, gate, stop, upload, notify = re.findall(r"\bsh\s+(?:'''(.*?)'''|'([^'\n]*)')", text, flags=re.S)[
+        :5
+    ]
+    top_env = text.split("    environment {", 1)[1].split("}", 1)[0]
+    work = _checkout(tmp_path)
+    env = _base_env(tmp_path)
+    env.update({k: v for k, v in re.findall(r"(\w+) = '([^']*)'", top_env) if k != "GENSERVE_PORT"})
+    env.update(
+        {
+            "GIT_COMMIT": "a1b2c3d4e5f6",
+            "BUILD_NUMBER": "9",
+            "BUILD_URL": "https://jenkins.example/job/app/9/",
+            "GENSERVE_ARCHIVE_URL": f"s3://{s3_server.bucket}/jk-archive",
+        }
+    )
+    sh = ("sh", "-xec")  # Jenkins' sh step
+    credentials = {
+        "upload": {k: v for k, v in s3_server.env.items() if k.startswith("AWS_")},
+        "notify": {"GENSERVE_NOTIFY_URL": receiver.url},
+    }
+    try:
+        # the stage's steps: a failing one skips the rest of the stage
+        started = _sh("".join(start), work, env, sh)
+        assert started.returncode == 0, started.stderr[-3000:]
+        judged = _sh("".join(gate), work, env, sh)
+        # post { always }: every step runs; upload and notify each inside catchError
+        post = {
+            "stop": _sh("".join(stop), work, env, sh),
+            "upload": _sh("".join(upload), work, {**env, **credentials["upload"]}, sh),
+            "notify": _sh("".join(notify), work, {**env, **credentials["notify"]}, sh),
+        }
+    finally:
+        _kill_left(work / "logs" / "serve.pid")
+    assert judged.returncode == 1, judged.stderr[-3000:]
+    assert {k: v.returncode for k, v in post.items()} == {"stop": 0, "upload": 0, "notify": 0}, post
+    _assert_stopped(work / "logs" / "serve.pid")
+    assert "jk-archive/a1b2c3d4e5f6/9/gate-report/summary.md" in _s3_keys(s3_server, "jk-archive/")
+    (body,) = receiver.bodies
+    assert body["msg_type"] == "text" and "FAIL" in body["content"]["text"]
+    assert "https://jenkins.example/job/app/9/" in body["content"]["text"]
+
+
+def _tekton_value(value: str, refs: dict[str, str]) -> str:
+    return re.sub(r"\$\(([^)\s]+)\)", lambda m: refs[m.group(1)], value)
+
+
+def _tekton_task(
+    spec: dict[str, Any], params: dict[str, str], work: Path, tmp: Path, env: dict[str, str]
+) -> dict[str, int]:
+    """A Task's steps in order, as the Tekton entrypoint runs them: a step that fails stops the
+    task unless it has `onError: continue`; every step's exit code is in its exitCode file."""
+    results, steps_dir = tmp / "results", tmp / "steps"
+    results.mkdir(parents=True)
+    refs = {f"params.{p['name']}": params.get(p["name"], p.get("default", "")) for p in spec["params"]}
+    refs.update({f"results.{r['name']}.path": str(results / r["name"]) for r in spec.get("results", [])})
+    refs.update({f"workspaces.{w['name']}.path": str(work) for w in spec.get("workspaces", [])})
+    refs["context.taskRun.name"] = "genserve-quality-gate-run-x-report"
+    for step in spec["steps"]:
+        (steps_dir / f"step-{step['name']}").mkdir(parents=True)
+        refs[f"steps.step-{step['name']}.exitCode.path"] = str(
+            steps_dir / f"step-{step['name']}" / "exitCode"
+        )
+    codes: dict[str, int] = {}
+    for step in spec["steps"]:
+        step_env = dict(env)
+        for item in step.get("env", []):
+            if "value" in item:
+                step_env[item["name"]] = _tekton_value(item["value"], refs)
+            else:  # a Secret's key (all optional here): the test's credentials, when it has them
+                step_env.setdefault(item["name"], "")
+        cwd = Path(_tekton_value(step.get("workingDir", str(tmp)), refs))
+        done = _sh(step["script"], cwd, step_env, ("sh", "-c"))
+        codes[step["name"]] = done.returncode
+        (steps_dir / f"step-{step['name']}" / "exitCode").write_text(str(done.returncode))
+        print(step["name"], done.returncode, done.stdout[-1500:], done.stderr[-1500:])
+        if done.returncode != 0 and step.get("onError") != "continue":
+            break
+    return codes
+
+
+def test_tekton_failing_gate_archives_notifies_and_stops(
+    tmp_path: Path, s3_server: Any, receiver: Receiver
+) -> None:
+    docs = list(
+        yaml.safe_load_all(render_pipeline("tekton", suite="failing.yaml", baseline=BASELINE, notify="slack"))
+    )
+    gate_task = next(
+        d for d in docs if d["kind"] == "Task" and d["metadata"]["name"] == "genserve-quality-gate"
+    )
+    report_task = next(
+        d for d in docs if d["kind"] == "Task" and d["metadata"]["name"] == "genserve-gate-report"
+    )
+    work = _checkout(tmp_path)
+    env = _base_env(tmp_path)
+    port = env.pop("GENSERVE_PORT")
+    # the sidecar, on a free port (the Task's server-url param says where it is)
+    sidecar = gate_task["spec"]["sidecars"][0]
+    args = [a if a != "7860" else port for a in sidecar["args"]]
+    service = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "genserve"), *args],
+        cwd=tmp_path,
+        env={
+            **env,
+            "GENSERVE_DATA_DIR": str(tmp_path / "svc"),
+            "GENSERVE_OUTPUT_DIR": str(tmp_path / "svc-out"),
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        gate = _tekton_task(
+            gate_task["spec"], {"server-url": f"http://127.0.0.1:{port}"}, work, tmp_path / "gate", env
+        )
+    finally:
+        service.send_signal(signal.SIGTERM)  # Tekton stops the sidecars when the steps are done
+        service.wait(30)
+    assert gate == {"init-results": 0, "wait-for-service": 0, "gate": 1, "verdict": 1}, gate
+    assert (tmp_path / "gate" / "results" / "gate_status").read_text() == "fail"
+    secrets = {
+        **{k: v for k, v in s3_server.env.items() if k.startswith("AWS_")},
+        "GENSERVE_NOTIFY_URL": receiver.url,
+    }
+    report = _tekton_task(
+        report_task["spec"],
+        {
+            "archive-url": f"s3://{s3_server.bucket}/tk-archive",
+            "gate-task-status": "Failed",
+            "commit": "c0ffee",
+        },
+        work,
+        tmp_path / "report",
+        {**env, **secrets},
+    )
+    assert report == {"archive": 0, "notify": 0, "outcome": 0}, report
+    keys = _s3_keys(s3_server, "tk-archive/")
+    assert "tk-archive/genserve-quality-gate-run-x-report/gate-report/results.json" in keys
+    (body,) = receiver.bodies
+    assert "FAIL" in body["text"] and "c0ffee" in body["text"] and "inference_time" in body["text"]
+
+
+def test_tekton_report_says_error_when_the_gate_wrote_nothing(
+    tmp_path: Path, s3_server: Any, receiver: Receiver
+) -> None:
+    """The gate task never ran (say the clone failed): the finally task still reports, as error;
+    with no report to keep the upload has nothing to do, and a refused notification fails the task
+    after the archive step ran."""
+    docs = list(yaml.safe_load_all(render_pipeline("tekton", suite="failing.yaml", baseline=BASELINE)))
+    report_task = next(
+        d for d in docs if d["kind"] == "Task" and d["metadata"]["name"] == "genserve-gate-report"
+    )
+    work = tmp_path / "empty-checkout"
+    work.mkdir()
+    env = {**_base_env(tmp_path), "GENSERVE_NOTIFY_URL": receiver.url}
+    report = _tekton_task(
+        report_task["spec"],
+        {"archive-url": f"s3://{s3_server.bucket}/tk-none", "gate-task-status": "None"},
+        work,
+        tmp_path / "report",
+        env,
+    )
+    assert report == {"archive": 0, "notify": 0, "outcome": 0}, report
+    (body,) = receiver.bodies
+    assert body["status"] == "error" and "did not finish" in body["reason"]
+    env["GENSERVE_NOTIFY_URL"] = "http://127.0.0.1:9/unreachable"
+    again = _tekton_task(report_task["spec"], {"gate-task-status": "None"}, work, tmp_path / "again", env)
+    assert again == {"archive": 0, "notify": 4, "outcome": 1}, again

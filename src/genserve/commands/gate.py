@@ -331,4 +331,4 @@ def register(app: typer.Typer) -> None:
             keys = upload_dirs(dirs, to, on_skip=skipped)
         except GenserveError as exc:
             raise console.fail(exc, "genserve ci upload: error") from None
-        console.note(f"uploaded {len(keys)} files to {to.rstrip('/')}/")
+        console.note(f"uploaded {len(keys)} files to {to.rstrip('/')}/" if keys else "nothing to upload")
