@@ -14,11 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from PIL import Image
 from webui_server import webui_server
 
+import genserve
 from genserve.config import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,7 +43,7 @@ WATCH_PROGRESS = """
 () => {
   window.__seen = [];
   const record = () => {
-    const bar = document.querySelector('#image-to-video-status progress');
+    const bar = document.querySelector('#image-to-video-progress progress');
     if (bar) {
       const last = window.__seen[window.__seen.length - 1];
       const now = [bar.dataset.status, Number(bar.value), Number(bar.max)];
@@ -74,15 +74,9 @@ def chromium_page() -> Iterator[Any]:
 
 
 @pytest.fixture
-def portrait(tmp_path: Path) -> Path:
-    """A 360x560 portrait: a gradient with a bright 'face', so the zoom is visible."""
-    h, w = 560, 360
-    y, x = np.mgrid[0:h, 0:w]
-    img = np.stack([x * 255 // w, y * 255 // h, np.full_like(x, 90)], axis=-1).astype(np.uint8)
-    img[160:300, 120:240] = (240, 200, 170)
-    path = tmp_path / "portrait.png"
-    Image.fromarray(img).save(path)
-    return path
+def portrait() -> Path:
+    """The bundled square portrait (512x512, a face)."""
+    return Path(genserve.__file__).parent / "data" / "sample.jpg"
 
 
 def test_browser_login_generate_progress_play_history(tmp_path: Path, portrait: Path) -> None:
@@ -103,15 +97,28 @@ def test_browser_login_generate_progress_play_history(tmp_path: Path, portrait: 
         expect(page.locator("#tab-image-to-video")).to_be_visible()
         assert page.url.rstrip("/").endswith("/ui")
 
-        # 2. upload a portrait: a suggestion appears; accepting it fills the prompt
+        # 2. run without an image: the refusal shows right under the button; an upload clears it
+        page.click("#image-to-video-submit")
+        notes = page.locator("#image-to-video-notes")
+        expect(notes).to_contain_text("is required")
+        expect(page.locator("#image-to-video-status")).to_contain_text("Failed")
+        button, said = page.locator("#image-to-video-submit").bounding_box(), notes.bounding_box()
+        assert button and said and 0 <= said["y"] - button["y"] < 250, (button, said)
+        assert abs(said["x"] - button["x"]) < 200, (button, said)
+        page.screenshot(path=str(ARTIFACTS / "refused.png"), full_page=True)
+
+        # 3. upload the bundled square portrait: the refusal goes, a suggestion appears; accepting it
+        # fills the prompt
         page.locator("#image-to-video-image input[type=file]").set_input_files(str(portrait))
+        expect(notes).not_to_contain_text("is required")
+        expect(page.locator("#image-to-video-status")).not_to_contain_text("Failed")
         expect(page.locator("#image-to-video-suggestion")).to_contain_text("gentle zoom-in")
         prompt = page.locator("#image-to-video-param-prompt textarea, #image-to-video-param-prompt input")
         expect(prompt.first).to_have_value("")  # a suggestion, not a silent change
         page.click("#image-to-video-accept")
         expect(prompt.first).to_have_value("the camera zooming in slowly on the subject")
 
-        # 3. enough frames that progress shows; start, and watch the progress bar
+        # 4. enough frames that progress shows; start, and watch the progress bar
         frames = page.locator("#image-to-video-param-num_frames input[type=number]")
         frames.fill(str(NUM_FRAMES))
         frames.press("Tab")
@@ -120,7 +127,7 @@ def test_browser_login_generate_progress_play_history(tmp_path: Path, portrait: 
         fps.press("Tab")
         page.evaluate(WATCH_PROGRESS)
         page.click("#image-to-video-submit")
-        done = page.locator('#image-to-video-status progress[data-status="succeeded"]')
+        done = page.locator('#image-to-video-progress progress[data-status="succeeded"]')
         expect(done).to_be_attached(timeout=JOB_MS)
         seen = page.evaluate("window.__seen")
         running = [(v, m) for s, v, m in seen if s == "running" and m == NUM_FRAMES]
@@ -128,7 +135,9 @@ def test_browser_login_generate_progress_play_history(tmp_path: Path, portrait: 
         assert len(set(steps)) >= 2, f"the progress bar did not move: {seen}"
         assert steps == sorted(steps) and 0 < steps[0] < NUM_FRAMES, seen
 
-        # 4. the video element loads the result and plays
+        expect(page.locator("#image-to-video-status")).to_contain_text(re.compile(r"Done in \d"))
+
+        # 5. the video element loads the result and plays
         video = page.locator("#image-to-video-video video")
         expect(video).to_be_attached(timeout=STEP_MS)
         page.wait_for_function(
@@ -141,20 +150,25 @@ def test_browser_login_generate_progress_play_history(tmp_path: Path, portrait: 
             f"() => document.querySelector('#image-to-video-video video').currentTime > {start} + 0.3",
             timeout=STEP_MS,
         )
-        assert video.evaluate("v => v.videoWidth") == 512  # the portrait's short side at 512p
+        assert video.evaluate("v => v.videoWidth") == 512  # the portrait's side at 512p
         page.screenshot(path=str(ARTIFACTS / "tab-image-to-video.png"), full_page=True)
 
-        # 5. the other task tabs render their generated forms
+        # 6. the other task tabs render their generated forms
         for task, field in (("talking-head", "dynamic_scale"), ("recognize", "top_k")):
             page.click(f"#tab-{task}-button")
             expect(page.locator(f"#{task}-param-{field}")).to_be_visible()
+            expect(page.locator(f"#{task}-submit")).to_have_text("Run")
             page.screenshot(path=str(ARTIFACTS / f"tab-{task}.png"), full_page=True)
 
-        # 6. history: the job with its thumbnail; "run again" fills the form back in
+        # 7. history: the job with its thumbnail; a click on its row opens it, with its parameters
+        # short in the table; "run again" fills the form back in
         page.click("#tab-history-button")
         expect(page.locator("#history-table")).to_contain_text("succeeded", timeout=STEP_MS)
         expect(page.locator("#history-gallery img").first).to_be_visible()
-        page.locator("#history-gallery img").first.click()
+        expect(page.locator("#history-table")).to_contain_text(
+            re.compile(r"prompt=the camera zooming[^,]*…, num_frames")
+        )
+        page.locator('#history-table [data-testid="cell-0-3"]').click()  # the status cell of the row
         expect(page.locator("#history-summary")).to_contain_text("camera")
         expect(page.locator("#history-params")).to_contain_text("zoom_in")  # the accepted suggestion
         page.screenshot(path=str(ARTIFACTS / "tab-history.png"), full_page=True)
@@ -193,9 +207,15 @@ def test_browser_recognize_batch_and_run_again(tmp_path: Path) -> None:
             re.compile(r"second\s*\.png.*third\s*\.png")
         )
         page.click("#recognize-submit")
-        expect(page.locator('#recognize-status progress[data-status="succeeded"]')).to_be_attached(
+        expect(page.locator('#recognize-progress progress[data-status="succeeded"]')).to_be_attached(
             timeout=JOB_MS
         )
+        # the text first, numbered as in the JSON, above the pictures and the JSON
+        text = page.locator("#recognize-text textarea")
+        expect(text).to_have_value(re.compile(r"^first\.png\n0  .*first", re.S))
+        expect(text).to_have_value(re.compile(r"second\.png\n0  .*third\.png\n0  .*333", re.S))
+        tops = [page.locator(f"#recognize-{part}").bounding_box() for part in ("text", "boxes", "json")]
+        assert all(tops) and tops[0]["y"] < tops[1]["y"] < tops[2]["y"], tops
         gallery = page.locator("#recognize-boxes")
         expect(gallery.locator("img")).to_have_count(3)
         for name in ("first.png", "second.png", "third.png"):
@@ -212,6 +232,11 @@ def test_browser_recognize_batch_and_run_again(tmp_path: Path) -> None:
         expect(page.locator("#history-gallery img").first).to_be_visible()
         page.locator("#history-gallery img").first.click()
         expect(page.locator("#history-summary")).to_contain_text("rapidocr")
+        # a recognize job's detail: its text and outlined images, no video player
+        expect(page.locator("#history-text textarea")).to_have_value(re.compile(r"third\.png\n0  "))
+        expect(page.locator("#history-boxes img")).to_have_count(3)
+        expect(page.locator("#history-video")).to_be_hidden()
+        page.screenshot(path=str(ARTIFACTS / "history-recognize.png"), full_page=True)
         page.click("#history-again")
         more = page.locator("#recognize-image-more")
         expect(more).to_contain_text(re.compile(r"second\s*\.png.*third\s*\.png"), timeout=STEP_MS)

@@ -5,6 +5,7 @@ endpoints, teaching errors for bad values, and no way in without a key."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,14 +65,15 @@ def test_image_to_video_through_the_client(client: Client, landscape_png: Path) 
         *form("image-to-video", resolution="256p", num_frames=12, fps=6, motion="pan_right"),
         api_name="/run_image_to_video",
     )
-    assert 'data-status="succeeded"' in status and job_id in status
+    assert re.fullmatch(r"Done in \d+\.\d s", status), status  # words, not HTML (the README's example)
     info = probe_video(video["video"] if isinstance(video, dict) else video)
     assert (info.short_side, info.num_frames, info.fps) == (256, 12, 6)
     assert notes == ""  # only the changed params were sent: no "not used by camera" noise
     _, rows, _ = client.predict(api_name="/history")  # gallery, table, job picker
     assert rows["data"][0][0] == job_id and rows["data"][0][3] == "succeeded"
-    summary, shown, detail_video, files = client.predict(job_id, api_name="/job_detail")
+    summary, shown, detail_video, files, text, boxes = client.predict(job_id, api_name="/job_detail")
     assert "camera" in summary and detail_video is not None  # the player in the history tab
+    assert text == "" and not boxes
     assert shown["requested"] == {"resolution": "256p", "num_frames": 12, "fps": 6, "motion": "pan_right"}
     assert shown["effective"]["motion_preset"] == "pan_right"
     assert [Path(f).name for f in files] == ["video.mp4"]
@@ -84,7 +86,7 @@ def test_bad_value_is_refused_with_the_teaching_message(client: Client, landscap
         *form("image-to-video", seed="twelve"),
         api_name="/run_image_to_video",
     )
-    assert job_id == "" and video is None and 'data-status="failed"' in status
+    assert job_id == "" and video is None and status == "Failed"
     assert notes.startswith("**Not submitted:**") and "seed" in notes and "twelve" in notes and "Fix" in notes
     status, notes, job_id, _ = client.predict(
         None, "camera", *form("image-to-video"), api_name="/run_image_to_video"
@@ -100,8 +102,9 @@ def test_talking_head_through_the_client(client: Client, sample_image: Path, spe
         *form("talking-head", min_resolution=256, fps=12, inference_steps=10),
         api_name="/run_talking_head",
     )
-    assert 'data-status="succeeded"' in status and job_id in status, notes
-    assert "inference_steps=10 is below 20" in notes  # the document-002 warning, in plain words
+    assert status.startswith("Done") and job_id, notes
+    # the portrait backend has no steps: it says so (not "below 20: may jitter" as well), in plain words
+    assert notes == "**Note:** inference_steps is not used by the portrait backend"
     info = probe_video(video["video"] if isinstance(video, dict) else video)
     assert info.has_audio and info.short_side == 256 and abs(info.duration - info.audio_duration) < 0.5
 
@@ -121,12 +124,18 @@ def red_outlines(picture: str) -> np.ndarray:
 @pytest.mark.skipif(not FONT.exists(), reason="needs fonts-wqy-microhei (scripts/setup.sh)")
 def test_recognize_returns_json_and_the_image_with_boxes(client: Client, tmp_path: Path) -> None:
     path = text_page(tmp_path / "text.png", "genserve 服务 2024")
-    status, notes, job_id, gallery, result = client.predict(
+    status, notes, job_id, text, gallery, result = client.predict(
         handle_file(str(path)), None, "rapidocr", *form("recognize", labels=False), api_name="/run_recognize"
     )
-    assert 'data-status="succeeded"' in status and job_id in status, notes
-    text = " ".join(b["text"] for b in result["text_blocks"])
-    assert "genserve" in text.lower() and "2024" in text
+    assert status.startswith("Done") and job_id, notes
+    found = " ".join(b["text"] for b in result["text_blocks"])
+    assert "genserve" in found.lower() and "2024" in found
+    # the text first, each block numbered as in the JSON (from 0)
+    assert text.splitlines()[0] == "text.png"
+    assert text.splitlines()[1] == f"0  {result['text_blocks'][0]['text']}"
+    summary, _, video, _, detail_text, boxes = client.predict(job_id, api_name="/job_detail")
+    assert "rapidocr" in summary and video is None  # the history shows the text, not a video player
+    assert detail_text == text and len(boxes) == 1
     (shown,) = gallery
     assert shown["caption"] == "text.png"
     red = red_outlines(shown["image"])
@@ -140,14 +149,19 @@ def test_recognize_returns_json_and_the_image_with_boxes(client: Client, tmp_pat
 def test_recognize_batch_of_three_in_one_job(client: Client, tmp_path: Path) -> None:
     first = text_page(tmp_path / "first.png", "第一张 first")
     more = [text_page(tmp_path / "second.png", "Second 2"), text_page(tmp_path / "third.png", "第三 333")]
-    status, notes, job_id, gallery, result = client.predict(
+    status, notes, job_id, text, gallery, result = client.predict(
         handle_file(str(first)),
         [handle_file(str(p)) for p in more],
         "rapidocr",
         *form("recognize", labels=False),
         api_name="/run_recognize",
     )
-    assert 'data-status="succeeded"' in status and job_id in status, notes
+    assert status.startswith("Done") and job_id, notes
+    assert [line for line in text.splitlines() if line.endswith(".png")] == [
+        "first.png",
+        "second.png",
+        "third.png",
+    ]
     items = result["items"]
     assert [i["image_path"] for i in items] == ["first.png", "second.png", "third.png"]
     texts = ["".join(b["text"] for b in i["text_blocks"]).replace(" ", "") for i in items]
@@ -195,3 +209,21 @@ def test_cancel_from_the_ui_stops_a_job_started_anywhere(
     assert client.predict(job_id, api_name="/cancel_image_to_video") == "Canceled."  # idempotent
     missing = client.predict("no-such-job", api_name="/cancel_image_to_video")
     assert missing.startswith("**Not canceled:**") and "no such job" in missing
+
+
+def test_the_readmes_client_example_returns_readable_status(
+    server: str, sample_image: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's gradio_client example, run as written (its server, key and photo swapped in)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Web UI") :]
+    code = section[section.index("```python\n") + len("```python\n") :]
+    code = code[: code.index("```")]
+    assert 'handle_file("photo.jpg")' in code and "<key>" in code
+    code = code.replace("http://127.0.0.1:7860/ui/", f"{server}/ui/").replace("<key>", KEY)
+    (tmp_path / "photo.jpg").write_bytes(sample_image.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), scope)  # the README's own example
+    assert re.fullmatch(r"Done in \d+\.\d s", scope["status"]), scope["status"]
+    assert scope["notes"] == "" and scope["job_id"] and scope["video"]

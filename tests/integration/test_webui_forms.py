@@ -13,6 +13,7 @@ from typing import Any, Literal
 import gradio as gr
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from pydantic import ConfigDict, Field
 
 from genserve import tasks
@@ -26,7 +27,9 @@ from genserve.jobs.request import validate_params
 from genserve.service import Service
 from genserve.tasks.image_to_video import ImageToVideoParams
 from genserve.tasks.recognize import RecognizeParams
+from genserve.webui import render
 from genserve.webui.forms import form_specs, make_widget, params_from_values, values_from_params
+from genserve.webui.history import short_params
 from genserve.webui.pages import Pages
 from genserve.webui.presets import PRESET_NAMES, preset
 from genserve.webui.suggest import suggest, suggest_for_file
@@ -97,6 +100,101 @@ def test_every_param_of_every_task_has_a_widget_with_its_description(settings: S
     assert page["talking-head-param-duration"]["component"] == "textbox"  # optional float, up to 600 s
 
 
+def test_labels_come_from_each_fields_title_and_one_button_word(settings: Settings) -> None:
+    page = components(Pages(Service(settings, run_jobs=False)).build())
+    for name, spec in tasks.TASKS.items():
+        for field, info in spec.params_model.model_fields.items():
+            assert page[f"{name}-param-{field}"]["label"] == (
+                info.title or field.replace("_", " ").capitalize()
+            )
+        assert page[f"{name}-submit"]["value"] == "Run"
+    assert page["image-to-video-param-fps"]["label"] == "FPS"
+    assert page["image-to-video-param-num_frames"]["label"] == "Frames"
+    assert page["recognize-param-ocr"]["label"] == "OCR"
+    assert page["recognize-param-top_k"]["label"] == "Top labels"
+    # the backends that cannot run here are named briefly, without their install commands
+    info = page["talking-head-backend"]["info"]
+    assert "sonic" in info and "git clone" not in info and len(info) < 160, info
+
+
+def test_refusal_shows_under_the_button_and_a_new_input_clears_it(settings: Settings) -> None:
+    blocks = Pages(Service(settings, run_jobs=False)).build()
+    by_id = {c["id"]: c for c in blocks.config["components"]}
+
+    def column_of(elem_id: str) -> int:
+        def find(node: dict[str, Any], column: int | None) -> int | None:
+            kind = by_id.get(node["id"], {}).get("type")
+            column = node["id"] if kind == "column" else column
+            if by_id.get(node["id"], {}).get("props", {}).get("elem_id") == elem_id:
+                return column
+            for child in node.get("children", []):
+                if (found := find(child, column)) is not None:
+                    return found
+            return None
+
+        found = find(blocks.config["layout"], None)
+        assert found is not None, elem_id
+        return found
+
+    for task in tasks.TASKS:
+        assert column_of(f"{task}-notes") == column_of(f"{task}-submit") == column_of(f"{task}-status")
+        assert column_of(f"{task}-job") != column_of(f"{task}-submit")
+    # a refusal is cleared by the next change of an input; anything else stays
+    assert Pages._clear_refusal("refused") == ["", "", "", ""]
+    assert all(v is not None and not isinstance(v, str) for v in Pages._clear_refusal("succeeded"))
+
+
+def test_status_line_is_words_and_the_bar_carries_the_steps() -> None:
+    running = {
+        "id": "j1",
+        "status": "running",
+        "progress": {"step": 3, "total": 10},
+        "started_at": None,
+    }
+    assert render.status_line(running) == "Running: step 3 of 10"
+    assert render.status_line({"id": "j1", "status": "succeeded", "result": {"duration_sec": 1.25}}) == (
+        "Done in 1.2 s"
+    )
+    assert render.status_line({"id": "-", "status": "failed"}) == "Failed"
+    bar = render.progress_html(running)
+    assert 'value="3" max="10"' in bar and 'data-status="running"' in bar
+
+
+def test_recognize_text_first_numbered_from_zero_like_the_json(tmp_path: Path) -> None:
+    result = {
+        "image_path": "sign.png",
+        "text_blocks": [
+            {"text": "OPEN", "bbox": [20, 60, 200, 120]},
+            {"text": "营业中", "bbox": [220, 60, 400, 120]},
+        ],
+        "objects": [{"label": "street sign", "score": 0.81}],
+    }
+    assert render.recognized_text(result).splitlines() == [
+        "sign.png",
+        "0  OPEN",
+        "1  营业中",
+        "Labels: street sign (81%)",
+    ]
+    # the numbers are tags sized to the image, readable when a gallery shows it ~300 px wide
+    image = tmp_path / "sign.png"
+    Image.new("RGB", (640, 200), "white").save(image)
+    drawn = render.draw_text_boxes(image, result["text_blocks"])
+    red = [(x, y) for x in range(0, 640) for y in range(0, 60) if drawn.getpixel((x, y)) == (255, 40, 40)]
+    tag_height = max(y for _, y in red) - min(y for _, y in red) + 1
+    assert tag_height >= 640 / 300 * 10, tag_height  # >= 10 px on screen at 300 px wide
+    assert render.label_size(640, 200) >= 24 and render.label_size(3000, 2000) >= 100
+    # tag 0 sits over the first block, tag 1 over the second
+    assert min(x for x, _ in red) < 40 and any(200 <= x < 260 for x, _ in red)
+
+
+def test_history_parameters_column_is_short() -> None:
+    params = {"prompt": "the camera zooming in slowly on the subject " * 5, "fps": 24, "seed": 7}
+    cell = short_params(params)
+    assert cell.startswith("prompt=the camera zooming in") and "…" in cell and "fps=24" in cell
+    assert len(cell) <= 90
+    assert short_params({}) == "defaults"
+
+
 def test_widget_values_round_trip_through_the_params_model() -> None:
     specs = form_specs(ExtendedParams)
     defaults = values_from_params(specs, {})
@@ -158,7 +256,12 @@ def test_suggestions_follow_the_image_shape(landscape_png: Path, sample_image: P
     assert motion_from_prompt(wide.params["prompt"]) == ("pan_right", 0.5)
     assert suggest("image-to-video", 1000, 900) is None
     assert suggest("recognize", 600, 900) is None
-    assert suggest_for_file("image-to-video", sample_image) is None  # 512x512: nothing to suggest
+    # the bundled square portrait (512x512, a face): the zoom-in the README promises for portraits
+    square = suggest_for_file("image-to-video", sample_image)
+    assert square is not None and square.title == "gentle zoom-in" and "512x512" in square.describe()
+    plain = tmp_path / "square.png"
+    Image.new("RGB", (512, 512), (90, 140, 200)).save(plain)
+    assert suggest_for_file("image-to-video", plain) is None  # square, no face: nothing to suggest
     found = suggest_for_file("image-to-video", landscape_png)  # 640x400 = 1.6:1
     assert found is not None and found.title == "slow pan" and "640x400" in found.describe()
     junk = tmp_path / "junk.png"

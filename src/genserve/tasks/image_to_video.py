@@ -31,30 +31,52 @@ class ImageToVideoParams(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     prompt: str = Field(
-        "", max_length=2000, description="What should happen in the video, e.g. 'camera zooming in slowly'."
+        "",
+        title="Prompt",
+        max_length=2000,
+        description="What should happen in the video, e.g. 'camera zooming in slowly'.",
     )
     negative_prompt: str = Field(
-        "", max_length=2000, description="What the video should avoid, e.g. 'blurry, distorted, low quality'."
+        "",
+        title="Negative prompt",
+        max_length=2000,
+        description="What the video should avoid, e.g. 'blurry, distorted, low quality'.",
     )
     resolution: Resolution = Field(
-        "512p", description="Short side of the video in pixels; the aspect ratio of the image is kept."
+        "512p",
+        title="Resolution",
+        description="Short side of the video in pixels; the aspect ratio of the image is kept.",
     )
-    num_frames: int = Field(16, ge=1, le=256, description="Number of frames. More frames = a longer clip.")
-    fps: int = Field(8, ge=1, le=60, description="Frames per second of the MP4 (16 frames at 8 fps = 2 s).")
+    num_frames: int = Field(
+        16, title="Frames", ge=1, le=256, description="Number of frames. More frames = a longer clip."
+    )
+    fps: int = Field(
+        8, title="FPS", ge=1, le=60, description="Frames per second of the MP4 (16 frames at 8 fps = 2 s)."
+    )
     steps: int = Field(
-        50, ge=1, le=500, description="Denoising steps. More = finer detail and slower; below 20 looks rough."
+        50,
+        title="Steps",
+        ge=1,
+        le=500,
+        description="Denoising steps. More = finer detail and slower; below 20 looks rough.",
     )
     guidance_scale: float = Field(
-        9.0, ge=0.0, le=50.0, description="How strongly the prompt steers the video (7-12 is typical)."
+        9.0,
+        title="Guidance",
+        ge=0.0,
+        le=50.0,
+        description="How strongly the prompt steers the video (7-12 is typical).",
     )
     seed: int | None = Field(
         None,
+        title="Seed",
         ge=0,
         le=2**32 - 1,
         description="Random seed; the same seed gives the same video. Empty = random.",
     )
     motion: Motion = Field(
         "auto",
+        title="Camera motion",
         description="Camera motion preset (zoom_in, pan_left, orbit, ...); 'auto' reads it from the prompt.",
     )
 

@@ -14,10 +14,18 @@ from genserve.tasks.base import Inputs, JobResult, MediaInput, TaskSpec
 class RecognizeParams(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    top_k: int = Field(5, ge=1, le=100, description="How many labels to return per image.")
-    ocr: bool = Field(True, description="Read the text in the image.")
-    labels: bool = Field(True, description="Name what the image shows (top-k labels).")
-    min_score: float = Field(0.0, ge=0.0, le=1.0, description="Drop text and labels scored below this (0-1).")
+    top_k: int = Field(
+        5, title="Top labels", ge=1, le=100, description="How many labels to return per image."
+    )
+    ocr: bool = Field(True, title="OCR", description="Read the text in the image.")
+    labels: bool = Field(True, title="Labels", description="Name what the image shows (top-k labels).")
+    min_score: float = Field(
+        0.0,
+        title="Minimum score",
+        ge=0.0,
+        le=1.0,
+        description="Drop text and labels scored below this (0-1).",
+    )
 
 
 @dataclass

@@ -28,31 +28,49 @@ class TalkingHeadParams(BaseModel):
 
     duration: float | None = Field(
         None,
+        title="Duration (s)",
         gt=0,
         le=600,
         description="Video length in seconds. Empty = the audio's length; if given, within 0.5 s of it.",
     )
     min_resolution: int = Field(
-        1024, ge=256, le=2048, description="Short side of the video in pixels (capped at the portrait's own)."
+        1024,
+        title="Resolution (short side)",
+        ge=256,
+        le=2048,
+        description="Short side of the video in pixels (capped at the portrait's own).",
     )
     expand_ratio: float = Field(
         0.18,
+        title="Room around the face",
         ge=0.0,
         le=1.0,
         description="How much room to leave around the face when cropping (0.18 = 18 %).",
     )
     inference_steps: int = Field(
-        25, ge=1, le=200, description="Generation steps; below 20 the motion may jitter."
+        25, title="Steps", ge=1, le=200, description="Generation steps; below 20 the motion may jitter."
     )
     dynamic_scale: float = Field(
-        1.1, ge=0.0, le=3.0, description="Mouth movement strength; above 1.2 the mouth looks exaggerated."
+        1.1,
+        title="Mouth movement",
+        ge=0.0,
+        le=3.0,
+        description="Mouth movement strength; above 1.2 the mouth looks exaggerated.",
     )
-    motion_scale: float = Field(1.05, ge=0.0, le=3.0, description="Head motion strength (1.0 = natural).")
-    lip_sync_align: bool = Field(True, description="Compensate the audio-visual lag so lips match the sound.")
-    smooth_motion: bool = Field(True, description="Smooth head and mouth motion over time.")
-    fps: int = Field(25, ge=10, le=60, description="Frames per second of the video.")
+    motion_scale: float = Field(
+        1.05, title="Head motion", ge=0.0, le=3.0, description="Head motion strength (1.0 = natural)."
+    )
+    lip_sync_align: bool = Field(
+        True,
+        title="Align lips to the sound",
+        description="Compensate the audio-visual lag so lips match the sound.",
+    )
+    smooth_motion: bool = Field(
+        True, title="Smooth motion", description="Smooth head and mouth motion over time."
+    )
+    fps: int = Field(25, title="FPS", ge=10, le=60, description="Frames per second of the video.")
     seed: int | None = Field(
-        None, ge=0, le=2**32 - 1, description="Random seed; the same seed gives the same video."
+        None, title="Seed", ge=0, le=2**32 - 1, description="Random seed; the same seed gives the same video."
     )
 
 

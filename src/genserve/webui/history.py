@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 HISTORY_LIMIT = 30
 AGAIN_KEEP_S = 600.0  # the copies "run again" hands to the page are kept this long (gradio caches its own)
 THUMB_PX = 160
+PARAM_CHARS = 24  # a prompt is cut in the table; the job's detail shows it whole
+CELL_CHARS = 90
 COLUMNS = ["job", "task", "backend", "status", "created", "parameters", "batch"]
 
 
@@ -62,6 +64,21 @@ class History:
                 again = gr.Button("Run again with these parameters", elem_id="history-again")
             with gr.Column():
                 video = gr.Video(label="Result", elem_id="history-video")
+                text = gr.Textbox(
+                    label="Text and labels (box numbers as in the JSON)",
+                    lines=4,
+                    interactive=False,
+                    visible=False,
+                    elem_id="history-text",
+                )
+                boxes = gr.Gallery(
+                    label="Text found (numbered boxes)",
+                    format="png",
+                    columns=2,
+                    object_fit="contain",
+                    visible=False,
+                    elem_id="history-boxes",
+                )
                 files = gr.File(label="Download", file_count="multiple", elem_id="history-files")
 
         listing = [gallery, table, ids, job]
@@ -70,7 +87,13 @@ class History:
         batch.submit(self.batch_listing, inputs=batch, outputs=listing, api_visibility="private")
         history_tab.select(self.listing, outputs=listing, api_visibility="private")
         gallery.select(self.pick, inputs=ids, outputs=job, api_visibility="private")
-        job.change(self.detail, inputs=job, outputs=[summary, params, video, files], api_name="job_detail")
+        table.select(self.pick, inputs=ids, outputs=job, api_visibility="private")
+        job.change(
+            self.detail,
+            inputs=job,
+            outputs=[summary, params, video, files, text, boxes],
+            api_name="job_detail",
+        ).then(self.shown, inputs=job, outputs=[video, text, boxes], api_visibility="private")
         fields = [f for tab in self.pages.tabs.values() for f in tab.fields]
         again.click(self.again, inputs=job, outputs=[tabs, summary, *fields], api_visibility="private")
 
@@ -100,7 +123,7 @@ class History:
                 r.backend,
                 str(r.status),
                 datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M:%S"),
-                ", ".join(f"{k}={v}" for k, v in (r.request.get("params") or {}).items()) or "defaults",
+                short_params(r.request.get("params") or {}),
                 "{id}/{row}".format(**r.request["batch"]) if r.request.get("batch") else "",
             ]
             for r in records
@@ -132,14 +155,16 @@ class History:
         index = evt.index if isinstance(evt.index, int) else evt.index[0]
         return ids[index] if 0 <= index < len(ids) else gr.skip()
 
-    def detail(self, job_id: str | None, request: gr.Request) -> tuple[str, Any, Any, Any]:
+    def detail(self, job_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+        """The job's summary, parameters and outputs: its video, or for a recognize job its text and
+        outlined images (``shown`` then shows only the players that fit the job)."""
         if not job_id:
-            return "", None, None, None
+            return "", None, None, None, "", None
         try:
             caller = self.pages.caller(request)
             view = self.service.view(self.service.get(job_id, caller))
         except GenserveError as exc:
-            return render.error_markdown(exc.message, "Cannot show it"), None, None, None
+            return render.error_markdown(exc.message, "Cannot show it"), None, None, None, "", None
         result = view.get("result") or {}
         shown = {"requested": view["params"], "effective": result.get("parameters") or {}}
         files = []
@@ -149,15 +174,23 @@ class History:
             except GenserveError:
                 continue
         succeeded = view["status"] == "succeeded"
-        video = render.output_file(view, self.service, "video/", caller) if succeeded else None
         summary = f"**{view['task']}** on `{view['backend']}`: {render.STATUS_WORDS.get(view['status'])}"
         notes = render.notes_markdown(view)
-        return (
-            summary + ("\n\n" + notes if notes else ""),
-            shown,
-            str(video) if video else None,
-            files or None,
-        )
+        summary += "\n\n" + notes if notes else ""
+        if view["task"] == "recognize":
+            text = render.recognized_text(result) if succeeded and result else ""
+            gallery = self.pages.boxes_gallery(view, caller) if succeeded else None
+            return summary, shown, None, files or None, text, gallery
+        video = render.output_file(view, self.service, "video/", caller) if succeeded else None
+        return summary, shown, str(video) if video else None, files or None, "", None
+
+    def shown(self, job_id: str | None, request: gr.Request) -> list[Any]:
+        """A recognize job shows its text and boxes, any other job its video player."""
+        text = False
+        if job_id:
+            with contextlib.suppress(GenserveError):
+                text = self.service.get(job_id, self.pages.caller(request)).task == "recognize"
+        return [gr.Video(visible=not text), gr.Textbox(visible=text), gr.Gallery(visible=text)]
 
     def again(self, job_id: str | None, request: gr.Request) -> list[Any]:
         """Switch to the job's task tab with its inputs, backend and parameters filled in."""
@@ -183,6 +216,18 @@ class History:
                 params["seed"] = effective["seed"]  # the same seed: the same result again
             out.extend(values_from_params(tab.specs, params))
         return out
+
+
+def short_params(params: dict[str, Any]) -> str:
+    """A job's parameters for one table cell: each value cut at PARAM_CHARS, the cell at CELL_CHARS."""
+    if not params:
+        return "defaults"
+    shown = ", ".join(f"{k}={_cut(str(v), PARAM_CHARS)}" for k, v in params.items())
+    return _cut(shown, CELL_CHARS)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def named_copies(inputs: dict[str, list[Path]], names: dict[str, list[str]]) -> dict[str, list[Path]]:

@@ -51,6 +51,23 @@ class TaskTab:
         return [*self.media, *self.more.values(), self.backend, *self.widgets]
 
 
+def _skip_api(_self: Any) -> bool:
+    return True
+
+
+# The job's <progress> bar: drawn on the page with gradio's HTML component (is_template), left out
+# of what an API call returns (skip_api; the status line says the same in words).
+# NOTE: made with type.__new__, past gradio's ComponentMeta.__new__, which writes a .pyi stub beside
+# the source of each Component subclass (gradio/component_meta.py, create_or_modify_pyi); the events
+# are HTML's own, inherited.
+ProgressBar: Any = type.__new__(
+    type(gr.HTML),
+    "ProgressBar",
+    (gr.HTML,),
+    {"is_template": True, "skip_api": property(_skip_api), "__module__": __name__},
+)
+
+
 def slug(task: str) -> str:
     return task.replace("-", "_")
 
@@ -130,21 +147,26 @@ class Pages:
                 with gr.Accordion("Parameters", open=True):
                     tab.widgets = [make_widget(s, f"{name}-") for s in tab.specs]
                 with gr.Row():
-                    submit = gr.Button(
-                        "Generate" if name in VIDEO_TASKS else "Run",
-                        variant="primary",
-                        elem_id=f"{name}-submit",
-                    )
+                    submit = gr.Button("Run", variant="primary", elem_id=f"{name}-submit")
                     cancel = gr.Button("Cancel", elem_id=f"{name}-cancel")
-            with gr.Column(scale=1):
-                status = gr.HTML(elem_id=f"{name}-status")
+                # the job's state, warnings and refusals right under the button that started it
+                status = gr.Markdown(elem_id=f"{name}-status")
+                bar = ProgressBar(elem_id=f"{name}-progress")
                 notes = gr.Markdown(elem_id=f"{name}-notes")
+                shown = gr.State("")  # the status shown: a refusal or failure is cleared by a new input
+            with gr.Column(scale=1):
                 job_id = gr.Textbox(label="Job id", interactive=False, elem_id=f"{name}-job")
                 outputs: list[Any]
                 if name in VIDEO_TASKS:
                     outputs = [gr.Video(label="Result", autoplay=True, elem_id=f"{name}-video")]
                 else:
                     outputs = [
+                        gr.Textbox(
+                            label="Text and labels (box numbers as in the JSON)",
+                            lines=4,
+                            interactive=False,
+                            elem_id=f"{name}-text",
+                        ),
                         gr.Gallery(
                             label="Text found (numbered boxes), one picture per image",
                             format="png",
@@ -152,7 +174,7 @@ class Pages:
                             object_fit="contain",  # a page or a banner shown whole, not cropped
                             elem_id=f"{name}-boxes",
                         ),
-                        gr.JSON(label="Result", elem_id=f"{name}-json"),
+                        gr.JSON(label="Result (JSON)", elem_id=f"{name}-json"),
                     ]
 
         # the suggestion: shown after an upload, applied only when the user accepts it
@@ -178,10 +200,19 @@ class Pages:
         submit.click(
             self._runner(tab),
             inputs=tab.fields,
-            outputs=[status, notes, job_id, *outputs],
+            outputs=[status, notes, job_id, *outputs, bar, shown],
             api_name=f"run_{slug(name)}",
             concurrency_limit=None,
         )
+        # a refusal or a failure is about the inputs it was given: changing one clears it
+        for box in tab.fields:
+            box.change(
+                self._clear_refusal,
+                inputs=shown,
+                outputs=[status, notes, bar, shown],
+                api_visibility="private",
+                show_progress="hidden",
+            )
         cancel.click(self._cancel, inputs=job_id, outputs=notes, api_name=f"cancel_{slug(name)}")
         return tab
 
@@ -194,10 +225,8 @@ class Pages:
         missing = [r for r in rows if not r["available"]]
         info = "Backends that can run here."
         if missing:
-            why = [
-                f"{r['backend']} ({'; '.join(filter(None, (r['reason'], r['install'])))})" for r in missing
-            ]
-            info += " Not here: " + "; ".join(why)
+            names = ", ".join(r["backend"] for r in missing)
+            info += f" Not here: {names} (`genserve backends` says why and how to install them)."
         return gr.Dropdown(
             choices=[(f"{r['backend']}: {r['description']}", r["backend"]) for r in usable],
             value=default,
@@ -230,18 +259,13 @@ class Pages:
             media = values[:n_media]
             more = dict(zip(tab.more, values[n_media : n_media + n_more], strict=True))
             backend, widget_values = values[n_media + n_more], values[n_media + n_more + 1 :]
-            empty = [None] * (1 if spec.name in VIDEO_TASKS else 2)
             try:
                 caller = self.caller(request)
                 sub = self.submission(tab, media, backend, widget_values, caller.owner, more)
                 record = self.service.submit(sub)
             except GenserveError as exc:
-                yield [
-                    render.status_html({"id": "-", "status": "failed"}),
-                    render.error_markdown(exc.message),
-                    "",
-                    *empty,
-                ]
+                refused = render.status_line({"id": "-", "status": "failed"})
+                yield [refused, render.error_markdown(exc.message), "", *self.empty(tab), "", "refused"]
                 return
             yield from self.follow(tab, record.id, caller)
 
@@ -285,21 +309,35 @@ class Pages:
         settings = self.service.settings
         deadline = time.monotonic() + settings.run_timeout_s + settings.load_timeout_s
         last: tuple[Any, ...] | None = None
-        empty = [None] * (1 if tab.spec.name in VIDEO_TASKS else 2)
         with self.service.bus.subscribe(job_id) as events:
             while True:
                 view = self.service.view(self.service.get(job_id, caller))
                 finished = view["status"] in ("succeeded", "failed", "canceled")
                 if finished or time.monotonic() > deadline:
                     outputs = self.result_values(tab, view, caller)
-                    yield [render.status_html(view), render.notes_markdown(view), job_id, *outputs]
+                    yield [*self.state(view), *outputs, render.progress_html(view), view["status"]]
                     return
                 shown = (view["status"], view.get("progress"), view.get("queue_position"))
                 if shown != last:
                     last = shown
-                    yield [render.status_html(view), render.notes_markdown(view), job_id, *empty]
+                    yield [*self.state(view), *self.empty(tab), render.progress_html(view), view["status"]]
                 with contextlib.suppress(queue.Empty):
                     events.get(timeout=POLL_S)
+
+    @staticmethod
+    def state(view: dict[str, Any]) -> list[Any]:
+        """The status line, the notes and the job id of ``view``."""
+        return [render.status_line(view), render.notes_markdown(view), view["id"]]
+
+    @staticmethod
+    def empty(tab: TaskTab) -> list[Any]:
+        return [None] * (1 if tab.spec.name in VIDEO_TASKS else 3)
+
+    @staticmethod
+    def _clear_refusal(shown: str) -> list[Any]:
+        if shown in ("refused", "failed"):
+            return ["", "", "", ""]
+        return [gr.skip()] * 4
 
     def result_values(self, tab: TaskTab, view: dict[str, Any], caller: Caller) -> list[Any]:
         if tab.spec.name in VIDEO_TASKS:
@@ -311,8 +349,8 @@ class Pages:
             return [str(video) if video else None]
         result = view.get("result")
         if view["status"] != "succeeded" or not result:
-            return [None, result]
-        return [self.boxes_gallery(view, caller), result]
+            return [None, None, result]
+        return [render.recognized_text(result), self.boxes_gallery(view, caller), result]
 
     def boxes_gallery(self, view: dict[str, Any], caller: Caller) -> list[tuple[Any, str]] | None:
         """Each input image with its text blocks outlined, captioned with the uploaded file's name."""
@@ -322,11 +360,9 @@ class Pages:
             images = self.service.artifacts.input_paths(record.id, refs).get("image") or []
         except GenserveError:
             return None
-        result = view.get("result") or {}
-        items = result.get("items") or [result]
         return [
             (render.draw_text_boxes(image, item.get("text_blocks") or []), str(item.get("image_path") or ""))
-            for image, item in zip(images, items, strict=False)
+            for image, item in zip(images, render.result_items(view.get("result") or {}), strict=False)
         ] or None
 
     def _cancel(self, job_id: str, request: gr.Request) -> str:

@@ -36,14 +36,12 @@ def running_eta(view: dict[str, Any], now: float | None = None) -> float | None:
     return max(0.0, elapsed * (total - step) / step)
 
 
-def status_html(view: dict[str, Any]) -> str:
-    """The job's state: queue position and ETA while queued, a progress bar with steps and ETA
-    while running, the outcome when finished. The <progress> element carries the step count."""
+def status_line(view: dict[str, Any]) -> str:
+    """The job's state in words: queue position and ETA while queued, steps and time left while
+    running, the outcome when finished (plain text: a gradio_client caller reads it as it is)."""
     status = view["status"]
     words = STATUS_WORDS.get(status, status)
-    job = html.escape(view["id"])
     detail = ""
-    step, total = 0, 1
     if status == "queued":
         position = view.get("queue_position")
         if position is not None:
@@ -60,20 +58,25 @@ def status_html(view: dict[str, Any]) -> str:
                 detail += f", about {_seconds(eta)} left"
         else:
             detail = "loading the model"
-        total = total or 1
     elif status == "succeeded":
-        step = total = 1
         result = view.get("result") or {}
         if result.get("duration_sec") is not None:
             detail = f"in {result['duration_sec']:.1f} s"
-    bar = (
-        f'<progress id="job-progress" value="{step}" max="{total}" '
-        f'data-status="{html.escape(status)}" style="width:100%"></progress>'
-    )
+    return f"{words}: {detail}" if detail and status != "succeeded" else f"{words} {detail}".strip()
+
+
+def progress_html(view: dict[str, Any]) -> str:
+    """The job's progress bar; the <progress> element carries the step count and the status."""
+    status = view["status"]
+    step, total = 0, 1
+    if status == "running":
+        progress = view.get("progress") or {}
+        step, total = progress.get("step") or 0, progress.get("total") or 1
+    elif status == "succeeded":
+        step = total = 1
     return (
-        f'<div class="genserve-status" data-job="{job}">'
-        f"<b>{html.escape(words)}</b> {html.escape(detail)} "
-        f"<small>job <code>{job}</code></small>{bar}</div>"
+        f'<progress id="job-progress" value="{step}" max="{total}" data-job="{html.escape(view["id"])}" '
+        f'data-status="{html.escape(status)}" style="width:100%"></progress>'
     )
 
 
@@ -112,15 +115,49 @@ def output_file(view: dict[str, Any], service: Any, media_prefix: str, caller: A
     return None
 
 
+def result_items(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """A recognize result's images: its ``items`` for a batch, else the result itself."""
+    return list(result.get("items") or [result])
+
+
+def recognized_text(result: dict[str, Any]) -> str:
+    """A recognize result as text: per image its name, each text block with the number drawn on
+    its box (the block's index in the JSON), then its labels."""
+    items = result_items(result)
+    parts = []
+    for item in items:
+        lines = [str(item.get("image_path") or "")] if len(items) > 1 or item.get("image_path") else []
+        blocks = item.get("text_blocks") or []
+        lines.extend(f"{i}  {block.get('text', '')}" for i, block in enumerate(blocks))
+        if not blocks:
+            lines.append("(no text found)")
+        objects = item.get("objects") or []
+        if objects:
+            names = ", ".join(
+                f"{o.get('label_zh') or o.get('label')} ({float(o.get('score', 0)):.0%})" for o in objects
+            )
+            lines.append(f"Labels: {names}")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def label_size(width: int, height: int) -> int:
+    """The font size of the box numbers: readable when a gallery shows the image ~300 px wide."""
+    return max(16, round(max(width, height) / 16))
+
+
 def draw_text_boxes(image_path: Path, text_blocks: list[dict[str, Any]]) -> Any:
-    """The image with each recognized text block outlined and numbered (a PIL image)."""
-    from PIL import Image, ImageDraw, ImageOps
+    """The image with each recognized text block outlined and numbered from 0 like the JSON's
+    ``text_blocks`` (white on red, sized to the image; a PIL image)."""
+    from PIL import Image, ImageDraw, ImageFont, ImageOps
 
     with Image.open(image_path) as src:
         image = ImageOps.exif_transpose(src).convert("RGB")
     draw = ImageDraw.Draw(image)
     width = max(2, round(min(image.size) / 250))
-    for i, block in enumerate(text_blocks, 1):
+    size = label_size(*image.size)
+    font = ImageFont.load_default(size=size)
+    for i, block in enumerate(text_blocks):
         box = block.get("box")
         if box and len(box) >= 3:
             points = [(float(x), float(y)) for x, y in box]
@@ -132,5 +169,12 @@ def draw_text_boxes(image_path: Path, text_blocks: list[dict[str, Any]]) -> Any:
             anchor = (x0, y0)
         else:
             continue
-        draw.text((anchor[0], max(0.0, anchor[1] - 12)), str(i), fill=(255, 40, 40))
+        # the number on a red tag above the box's top-left corner (inside it at the image's top)
+        left, top, right, bottom = draw.textbbox((0, 0), str(i), font=font)
+        pad = max(2, size // 6)
+        tag_w, tag_h = right - left + 2 * pad, bottom - top + 2 * pad
+        x = min(max(0.0, anchor[0]), image.width - tag_w)
+        y = anchor[1] - tag_h if anchor[1] >= tag_h else anchor[1]
+        draw.rectangle((x, y, x + tag_w, y + tag_h), fill=(255, 40, 40))
+        draw.text((x + pad - left, y + pad - top), str(i), fill=(255, 255, 255), font=font)
     return image

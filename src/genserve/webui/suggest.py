@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genserve.errors import GenserveError
+
 # NOTE: aspect thresholds. 4:5 and taller reads as a portrait (phone photos, people); 16:10 and
 # wider as a landscape (scenery, banners), where a slow pan shows the width a zoom would crop.
 PORTRAIT_MAX_ASPECT = 0.8
@@ -27,16 +29,18 @@ class Suggestion:
         return f"**Suggestion: {self.title}.** {self.reason} Accepting sets {changes}."
 
 
-def suggest(task: str, width: int, height: int) -> Suggestion | None:
-    """A suggestion for an image of ``width`` x ``height`` in ``task``, or None when none fits."""
+def suggest(task: str, width: int, height: int, face: bool = False) -> Suggestion | None:
+    """A suggestion for an image of ``width`` x ``height`` in ``task`` (``face``: a face was found
+    in it), or None when none fits."""
     if task != "image-to-video" or width <= 0 or height <= 0:
         return None
     aspect = width / height
-    if aspect <= PORTRAIT_MAX_ASPECT:
+    if aspect <= PORTRAIT_MAX_ASPECT or (face and aspect < LANDSCAPE_MIN_ASPECT):
         # "slowly" makes the prompt-driven motion gentle (half speed) on the camera backend too
+        shape = "a portrait" if aspect <= PORTRAIT_MAX_ASPECT else "a portrait (a face)"
         return Suggestion(
             "gentle zoom-in",
-            f"The image is a portrait ({width}x{height}); a slow push towards the subject keeps it "
+            f"The image is {shape} ({width}x{height}); a slow push towards the subject keeps it "
             "in frame, where a pan would run out of room.",
             {"prompt": "the camera zooming in slowly on the subject", "motion": "auto"},
         )
@@ -64,7 +68,24 @@ def suggest_for_file(task: str, path: str | Path | None) -> Suggestion | None:
 
     try:
         with Image.open(path) as image:
-            width, height = ImageOps.exif_transpose(image).size
+            upright = ImageOps.exif_transpose(image).convert("RGB")
     except (OSError, UnidentifiedImageError):
         return None
-    return suggest(task, width, height)
+    width, height = upright.size
+    return suggest(task, width, height, face=task == "image-to-video" and has_face(upright))
+
+
+def has_face(image: Any) -> bool:
+    """Whether a frontal face is in ``image`` (a PIL image); False without OpenCV. A square or
+    slightly wide photo of a person is a portrait too (the bundled sample is 512x512)."""
+    try:
+        import numpy as np
+
+        from genserve.backends.portrait_face import detect_face
+    except ImportError:
+        return False
+    try:
+        detect_face(np.asarray(image))
+    except GenserveError:
+        return False
+    return True
