@@ -8,6 +8,7 @@ worker's progress; outputs live only in S3 and download through presigned URLs."
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -220,3 +221,20 @@ def test_broker_unreachable_at_submit_then_restored_loses_nothing(tmp_path: Path
                 assert sorted(runs) == sorted(f"count:{i}" for i in range(5)) and set(runs.values()) == {1}
         finally:
             proxy.stop()
+
+
+def test_sigterm_lets_a_worker_finish_its_job_before_it_stops(rabbit_cluster: Cluster) -> None:
+    cluster = rabbit_cluster
+    job_id = cluster.submit({"task": "image-to-video", "backend": "slow", "steps": "20", "prompt": "term-me"})
+    deadline = time.monotonic() + 60
+    worker = None
+    while worker is None and time.monotonic() < deadline:
+        if cluster.job(job_id)["status"] == "running":
+            worker = next((w for w in cluster.workers if "term-me" in w.runs()), None)
+        time.sleep(0.1)
+    assert worker is not None and worker.proc is not None
+    worker.proc.send_signal(signal.SIGTERM)  # Celery's warm shutdown: the running job goes on
+    (done,) = cluster.wait([job_id], timeout=60)
+    assert done["status"] == "succeeded" and done["attempt"] == 1, done
+    assert worker.proc.wait(30) == 0
+    assert cluster.runs()["term-me"] == 1

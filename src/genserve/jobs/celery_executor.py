@@ -27,7 +27,8 @@ from genserve.jobs.store import Event, JobRecord, JobStore
 
 log = logging.getLogger("genserve.celery")
 
-RELAY_POLL_S = 0.2  # NOTE: events of a worker elsewhere reach this process's streams within 0.2 s
+RELAY_POLL_S = 0.2  # NOTE: without notifications, a worker's events reach this process within 0.2 s
+RELAY_LISTEN_S = 1.0  # with PostgreSQL's notifications: at once, and a read every second regardless
 RECONCILE_S = 5.0
 UNPUBLISHED_AFTER_S = 2.0
 PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1.0}
@@ -107,17 +108,26 @@ class CeleryExecutor(Executor):
     # --- threads -------------------------------------------------------------------------------
 
     def _relay(self) -> None:
-        while not self._stop.wait(RELAY_POLL_S):
+        """Wake on the store's notifications (PostgreSQL LISTEN) or every RELAY_POLL_S (SQLite, or
+        while the listening connection is down), then publish every event written since."""
+        while not self._stop.is_set():
             try:
-                while True:
-                    events = self.store.events_after(self._last_event)
-                    for event in events:
-                        self._last_event = event.id
-                        self.bus.publish(Event(**{**event.__dict__, "relayed": True}))
-                    if len(events) < 1000:
-                        break
+                with self.store.event_notifications() as wait:
+                    while not self._stop.is_set():
+                        self._relay_new()
+                        wait(RELAY_POLL_S if wait.polling else RELAY_LISTEN_S)
             except Exception:
                 log.exception("event relay: store unreachable; retrying")
+                self._stop.wait(RELAY_POLL_S)
+
+    def _relay_new(self) -> None:
+        while True:
+            events = self.store.events_after(self._last_event)
+            for event in events:
+                self._last_event = event.id
+                self.bus.publish(Event(**{**event.__dict__, "relayed": True}))
+            if len(events) < 1000:
+                return
 
     def _reconcile(self) -> None:
         while not self._stop.wait(RECONCILE_S):

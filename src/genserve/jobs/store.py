@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,6 +91,7 @@ EVENTS = sa.Table(
 )
 # event types that change a job's status; they make up its history
 STATUS_EVENTS = ("queued", "started", "requeued", "completed")
+EVENT_CHANNEL = "genserve_events"  # PostgreSQL NOTIFY channel: an event was written
 
 
 @dataclass
@@ -183,6 +186,7 @@ class JobStore:
         else:
             kwargs["pool_pre_ping"] = True
         self.engine = sa.create_engine(url, **kwargs)
+        self.notifies = self.engine.dialect.name == "postgresql"
         if url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
 
@@ -576,6 +580,20 @@ class JobStore:
             rows = conn.execute(WORKERS.select().where(WORKERS.c.last_seen >= now - within_s))
             return [dict(r._mapping) for r in rows]
 
+    @contextmanager
+    def event_notifications(self) -> Iterator[EventWait]:
+        """A ``wait(timeout)`` that returns early when another process writes an event: PostgreSQL
+        LISTEN/NOTIFY on a connection of its own; elsewhere (SQLite) it just sleeps (``polling``)."""
+        if not self.notifies:
+            yield EventWait(None)
+            return
+        import psycopg
+
+        url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"LISTEN {EVENT_CHANNEL}")
+            yield EventWait(conn)
+
     def events_after(self, after: int, limit: int = 1000) -> list[Event]:
         """Every job's events after an event id (the relay of a queue executor)."""
         query = EVENTS.select().where(EVENTS.c.id > after).order_by(EVENTS.c.id).limit(limit)
@@ -619,6 +637,8 @@ class JobStore:
         look it up)."""
         res = conn.execute(EVENTS.insert().values(job_id=job_id, type=type_, data=data, at=at))
         (event_id,) = res.inserted_primary_key or (0,)
+        if self.notifies:  # delivered at the commit, to every listening API process
+            conn.execute(sa.text(f"NOTIFY {EVENT_CHANNEL}"))
         event = Event(id=int(event_id), job_id=job_id, type=type_, data=data, at=at)
         if hooked is not False:
             self._queue_webhook(conn, event)
@@ -726,6 +746,21 @@ class JobStore:
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(EVENTS.c.id))
             return [Event(id=r.id, job_id=r.job_id, type=r.type, data=r.data, at=r.at) for r in rows]
+
+
+class EventWait:
+    """Sleep until a notification arrives or the timeout passes (see JobStore.event_notifications)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.polling = conn is None
+
+    def __call__(self, timeout: float) -> None:
+        if self.conn is None:
+            time.sleep(timeout)
+            return
+        for _ in self.conn.notifies(timeout=timeout, stop_after=1):
+            pass
 
 
 def _encode_cursor(created: float, job_id: str) -> str:
