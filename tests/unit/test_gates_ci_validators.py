@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
+from genserve.errors import InvalidInput
 from genserve.gates.ci import render_pipeline
 from genserve.gates.ci_notify import FORMATS
 
@@ -28,8 +29,10 @@ BASELINE = "qa/baselines/weightfree.json"
 IMAGE = "ghcr.io/acme/genserve:0.1.0"
 
 
-def _render(system: str, notify: str = "wecom") -> str:
-    return render_pipeline(system, suite=SUITE, baseline=BASELINE, notify=notify, image=IMAGE)
+def _render(system: str, notify: str = "wecom", *, bare: bool = False) -> str:
+    return render_pipeline(
+        system, suite=SUITE, baseline=BASELINE, notify=notify, image=IMAGE, bare_python=bare
+    )
 
 
 def _tool(name: str) -> str:
@@ -50,18 +53,20 @@ def _run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(("system", "schema"), [("github", "github-workflows"), ("gitlab", "gitlab-ci")])
 def test_schema(system: str, schema: str, tmp_path: Path) -> None:
+    paths = []
     for notify in FORMATS:
-        path = tmp_path / f"{system}-{notify}.yml"
-        path.write_text(_render(system, notify))
-        done = _run([_tool("check-jsonschema"), "--builtin-schema", f"vendor.{schema}", str(path)])
-        assert done.returncode == 0, done.stdout + done.stderr
+        for bare in (False, True):
+            paths.append(tmp_path / f"{system}-{notify}-{bare}.yml")
+            paths[-1].write_text(_render(system, notify, bare=bare))
+    done = _run([_tool("check-jsonschema"), "--builtin-schema", f"vendor.{schema}", *map(str, paths)])
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_actionlint_with_shellcheck(tmp_path: Path) -> None:
-    path = tmp_path / "genserve-gate.yml"
-    path.write_text(_render("github"))
+    (tmp_path / "image.yml").write_text(_render("github"))
+    (tmp_path / "bare.yml").write_text(_render("github", bare=True))
     _tool("shellcheck")
-    done = _run([_tool("actionlint"), "-verbose", str(path)])
+    done = _run([_tool("actionlint"), "-verbose", str(tmp_path / "image.yml"), str(tmp_path / "bare.yml")])
     assert done.returncode == 0, done.stdout + done.stderr
     assert 'Rule "shellcheck" was disabled' not in done.stderr  # the run: scripts were checked too
 
@@ -288,8 +293,8 @@ def test_tekton_scripts_take_params_through_env() -> None:
 # --- shellcheck on every script block -----------------------------------------------------------------
 
 
-def _github_scripts() -> list[tuple[str, str, str]]:
-    wf = yaml.safe_load(_render("github"))
+def _github_scripts(bare: bool) -> list[tuple[str, str, str]]:
+    wf = yaml.safe_load(_render("github", bare=bare))
     out = []
     for job_name, job in wf["jobs"].items():
         for step in job["steps"]:
@@ -299,8 +304,8 @@ def _github_scripts() -> list[tuple[str, str, str]]:
     return out
 
 
-def _gitlab_scripts() -> list[tuple[str, str, str]]:
-    doc = yaml.safe_load(_render("gitlab"))
+def _gitlab_scripts(bare: bool) -> list[tuple[str, str, str]]:
+    doc = yaml.safe_load(_render("gitlab", bare=bare))
     out = []
     for name, job in doc.items():
         if not isinstance(job, dict):
@@ -312,8 +317,8 @@ def _gitlab_scripts() -> list[tuple[str, str, str]]:
     return out
 
 
-def _jenkins_scripts() -> list[tuple[str, str, str]]:
-    text = _render("jenkins")
+def _jenkins_scripts(bare: bool) -> list[tuple[str, str, str]]:
+    text = _render("jenkins", bare=bare)
     blocks = re.findall(r"\bsh\s+(?:'''(.*?)'''|'([^'\n]*)')", text, flags=re.S)
     assert blocks
     # NOTE: Groovy joins a backslash-newline in ''' strings; the shell would too
@@ -343,7 +348,10 @@ def _all_scripts() -> list[tuple[str, str, str]]:
         for d in _tekton_docs()
         for i, s in enumerate(_tekton_scripts(d))
     ]
-    return _github_scripts() + _gitlab_scripts() + _jenkins_scripts() + tekton
+    variants = [
+        f(bare) for bare in (False, True) for f in (_github_scripts, _gitlab_scripts, _jenkins_scripts)
+    ]
+    return [script for variant in variants for script in variant] + tekton
 
 
 def test_shellcheck_every_script_block(tmp_path: Path) -> None:
@@ -420,3 +428,22 @@ def test_no_pipeline_installs_per_run() -> None:
         ):
             assert word not in gate_part, (system, word)
         assert IMAGE in text, system
+
+
+def test_bare_python_fallback() -> None:
+    """`--bare-python`: no image, genserve installed per run (GitHub, GitLab, Jenkins); Tekton refuses."""
+    github = yaml.safe_load(_render("github", bare=True))["jobs"]["gate"]
+    assert "container" not in github
+    assert any("scripts/setup.sh" in s.get("run", "") for s in github["steps"])
+    gitlab = yaml.safe_load(_render("gitlab", bare=True))
+    assert gitlab[".genserve-image"]["image"] == "python:3.11-slim"
+    assert "GENSERVE_IMAGE" not in gitlab["variables"] and "variables" not in gitlab["gate-report"]
+    jenkins = _render("jenkins", bare=True)
+    blocks = _groovy_blocks(jenkins)
+    assert (
+        "scripts/setup.sh" in blocks["stage('Setup')"] and "docker {" not in blocks["stage('Quality gate')"]
+    )
+    for text in (_render("github", bare=True), _render("gitlab", bare=True), jenkins):
+        assert "@" + "image" not in text and "@" + "bare" not in text and IMAGE not in text.split("Deploy")[0]
+    with pytest.raises(InvalidInput, match="--bare-python"):
+        _render("tekton", bare=True)

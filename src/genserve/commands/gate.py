@@ -273,6 +273,10 @@ def register(app: typer.Typer) -> None:
         image: Annotated[
             str, typer.Option("--image", help="The genserve image the jobs run in (deploy/docker/Dockerfile)")
         ] = DEFAULT_IMAGE,
+        bare_python: Annotated[
+            bool,
+            typer.Option("--bare-python", help="No image: install genserve on plain Python each run (slow)"),
+        ] = False,
         force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file")] = False,
     ) -> None:
         """Write a working pipeline: start the service, run the gate, archive, notify, stop the service."""
@@ -280,7 +284,14 @@ def register(app: typer.Typer) -> None:
 
         try:
             path = write_pipeline(
-                system, out=out, suite=suite, baseline=baseline, notify=notify, image=image, force=force
+                system,
+                out=out,
+                suite=suite,
+                baseline=baseline,
+                notify=notify,
+                image=image,
+                bare_python=bare_python,
+                force=force,
             )
         except GenserveError as exc:
             raise console.fail(exc) from None

@@ -25,8 +25,28 @@ DEFAULT_IMAGE = "registry.example.com/genserve:0.1.0"
 _IMAGE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@")
 
 
+def _variant(text: str, *, bare: bool) -> str:
+    """Keep the lines between `#@image`/`//@image` and `#@end` in the image variant, those between
+    `#@bare` and `#@end` in the bare-Python one; drop the marker lines."""
+    out, mode = [], ""
+    for line in text.splitlines(keepends=True):
+        marker = line.strip().lstrip("#/")
+        if line.strip().startswith(("#@", "//@")) and marker in ("@image", "@bare", "@end"):
+            mode = "" if marker == "@end" else marker[1:]
+            continue
+        if not mode or (mode == "bare") == bare:
+            out.append(line)
+    return "".join(out)
+
+
 def render_pipeline(
-    system: str, *, suite: str, baseline: str, notify: str = "webhook", image: str = DEFAULT_IMAGE
+    system: str,
+    *,
+    suite: str,
+    baseline: str,
+    notify: str = "webhook",
+    image: str = DEFAULT_IMAGE,
+    bare_python: bool = False,
 ) -> str:
     if system not in SYSTEMS:
         raise InvalidInput(
@@ -46,7 +66,15 @@ def render_pipeline(
             value=image,
             fix="e.g. --image ghcr.io/acme/genserve:0.1.0",
         )
-    text = files("genserve.gates").joinpath("ci_templates", SYSTEMS[system][0]).read_text()
+    if bare_python and system == "tekton":
+        raise InvalidInput(
+            "Tekton's steps and the service's sidecar run in the genserve image",
+            argument="--bare-python",
+            fix="leave it out and pass --image with your published genserve image",
+        )
+    text = _variant(
+        files("genserve.gates").joinpath("ci_templates", SYSTEMS[system][0]).read_text(), bare=bare_python
+    )
     for key, value in (
         ("@SUITE@", suite),
         ("@BASELINE@", baseline),
@@ -65,9 +93,12 @@ def write_pipeline(
     baseline: str,
     notify: str = "webhook",
     image: str = DEFAULT_IMAGE,
+    bare_python: bool = False,
     force: bool = False,
 ) -> Path:
-    text = render_pipeline(system, suite=suite, baseline=baseline, notify=notify, image=image)
+    text = render_pipeline(
+        system, suite=suite, baseline=baseline, notify=notify, image=image, bare_python=bare_python
+    )
     path = out or Path(SYSTEMS[system][1])
     if path.exists() and not force:
         raise Conflict(
