@@ -88,7 +88,10 @@ def run(
         int, typer.Option("--concurrency", min=1, max=64, help="Jobs in flight at once")
     ] = 4,
     retry_failed: Annotated[
-        bool, typer.Option("--retry-failed", help="Run failed and canceled rows again (as a new attempt)")
+        bool,
+        typer.Option(
+            "--retry-failed", help="Run failed rows again, as a new attempt (canceled ones always are)"
+        ),
     ] = False,
     max_failures: MaxFailuresOpt = 0,
     detach: Annotated[
@@ -100,8 +103,8 @@ def run(
     progress: ProgressOpt = ProgressMode.auto,
 ) -> None:
     """Validate every row, then submit, follow and download the batch's jobs. Rows that succeeded in
-    an earlier run are not run again; rows still running are followed; failed rows run again only
-    with --retry-failed. Ctrl-C cancels the unfinished jobs."""
+    an earlier run are not run again; rows still running are followed; canceled rows run again as a new
+    attempt, failed rows only with --retry-failed. Ctrl-C cancels the unfinished jobs."""
     from genserve.batch.engine import Options
 
     if detach and local:
