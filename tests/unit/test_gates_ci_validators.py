@@ -111,10 +111,18 @@ def _tekton_docs(text: str | None = None) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(text or _render("tekton")) if d]
 
 
+def _pipeline_objects(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tekton Pipelines' objects: the file's own and the PipelineRuns inside TriggerTemplates
+    (Tekton Triggers' CRDs carry no schema: its objects are checked by reference only)."""
+    own = [d for d in docs if d["apiVersion"].startswith("tekton.dev/")]
+    templated = [r for d in docs if d["kind"] == "TriggerTemplate" for r in d["spec"]["resourcetemplates"]]
+    return own + templated
+
+
 def _crd_errors(docs: list[dict[str, Any]]) -> list[str]:
     schemas = json.loads((HERE / "tekton_v1_crd_schemas.json").read_text())["schemas"]
     errors = []
-    for doc in docs:
+    for doc in _pipeline_objects(docs):
         assert doc["apiVersion"] == "tekton.dev/v1", doc["apiVersion"]
         validator = jsonschema.Draft7Validator(_strict(schemas[doc["kind"]]))
         name = doc["metadata"].get("name") or doc["metadata"].get("generateName")
@@ -127,7 +135,12 @@ def _crd_errors(docs: list[dict[str, Any]]) -> list[str]:
 
 def test_tekton_objects_pass_the_crd_schemas() -> None:
     docs = _tekton_docs()
-    assert [d["kind"] for d in docs] == ["Task", "Task", "Pipeline", "PipelineRun"]
+    kinds = ["Task", "Task", "Pipeline", "PipelineRun", "TriggerTemplate", "TriggerBinding", "EventListener"]
+    assert [d["kind"] for d in docs] == kinds
+    assert [d["kind"] for d in _pipeline_objects(docs)] == [*kinds[:4], "PipelineRun"]
+    run, on_push = _pipeline_objects(docs)[3:]
+    # a push starts the same run as the file's own, only with the pushed repository and commit
+    assert {**run["spec"], "params": None} == {**on_push["spec"], "params": None}
     assert _crd_errors(docs) == []
     # the check is live: a misplaced field and a wrong type are caught
     bad = _tekton_docs()
@@ -249,7 +262,8 @@ def _tekton_ref_errors(docs: list[dict[str, Any]]) -> list[str]:
                                 ok = task in every and what[len("results.") :] in declared_results
                         if not ok:
                             errors.append(f"Pipeline {pname}/{pt['name']}: $({ref}) names nothing declared")
-    for run in (d for d in docs if d["kind"] == "PipelineRun"):
+    errors += _trigger_ref_errors(docs)
+    for run in (d for d in _pipeline_objects(docs) if d["kind"] == "PipelineRun"):
         pipe = pipelines.get(run["spec"]["pipelineRef"]["name"])
         if pipe is None:
             errors.append("PipelineRun: its pipelineRef is not in the file")
@@ -271,6 +285,35 @@ def _tekton_ref_errors(docs: list[dict[str, Any]]) -> list[str]:
     return errors
 
 
+def _trigger_ref_errors(docs: list[dict[str, Any]]) -> list[str]:
+    """$(tt.params.x) declared by its TriggerTemplate; bindings give every template param; the
+    EventListener's refs name objects of the file."""
+    templates = {d["metadata"]["name"]: d for d in docs if d["kind"] == "TriggerTemplate"}
+    bindings = {d["metadata"]["name"]: d for d in docs if d["kind"] == "TriggerBinding"}
+    errors = []
+    for name, tt in templates.items():
+        declared = {p["name"] for p in tt["spec"]["params"]}
+        for text in _strings(tt["spec"]["resourcetemplates"]):
+            for ref in REF.findall(text):
+                if not (ref.startswith("tt.params.") and ref[len("tt.params.") :] in declared):
+                    errors.append(f"TriggerTemplate {name}: $({ref}) names nothing declared")
+    for listener in (d for d in docs if d["kind"] == "EventListener"):
+        for trigger in listener["spec"]["triggers"]:
+            template = templates.get(trigger["template"]["ref"])
+            given = set()
+            for b in trigger["bindings"]:
+                if b["ref"] not in bindings:
+                    errors.append(f"EventListener: binding {b['ref']} is not in the file")
+                    continue
+                given |= {p["name"] for p in bindings[b["ref"]]["spec"]["params"]}
+            if template is None:
+                errors.append(f"EventListener: template {trigger['template']['ref']} is not in the file")
+                continue
+            needed = {p["name"] for p in template["spec"]["params"] if "default" not in p}
+            errors += [f"EventListener {trigger['name']}: no binding gives {n}" for n in needed - given]
+    return errors
+
+
 def test_tekton_references_name_what_is_declared() -> None:
     docs = _tekton_docs()
     assert _tekton_ref_errors(docs) == []
@@ -282,6 +325,11 @@ def test_tekton_references_name_what_is_declared() -> None:
     errors = _tekton_ref_errors(_tekton_docs(broken))
     assert any("tasks.gate.results.verdict" in e for e in errors), errors
     assert any("$(params.server)" in e for e in errors), errors
+    broken = _render("tekton").replace("$(tt.params.revision)", "$(tt.params.commit)")
+    broken = broken.replace("- ref: genserve-github-push", "- ref: genserve-gitlab-push")
+    errors = _tekton_ref_errors(_tekton_docs(broken))
+    assert any("$(tt.params.commit)" in e for e in errors), errors
+    assert any("genserve-gitlab-push" in e for e in errors), errors
 
 
 def test_tekton_scripts_take_params_through_env() -> None:
