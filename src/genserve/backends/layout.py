@@ -129,7 +129,7 @@ def join_text(parts: Sequence[str]) -> str:
     return out
 
 
-def _xy_cut(items: list[int], rects: list[Rect]) -> list[int]:
+def xy_cut(items: list[int], rects: list[Rect]) -> list[int]:
     """Reading order of ``items`` (indices into ``rects``) by recursive cuts at the widest empty band."""
     if len(items) <= 1:
         return list(items)
@@ -156,7 +156,7 @@ def _xy_cut(items: list[int], rects: list[Rect]) -> list[int]:
         first = [i for i in items if rects[i].x1 <= cut]
     chosen = set(first)
     second = [i for i in items if i not in chosen]
-    return _xy_cut(first, rects) + _xy_cut(second, rects)
+    return xy_cut(first, rects) + xy_cut(second, rects)
 
 
 def analyze(boxes: Sequence[Box], texts: Sequence[str]) -> Layout:
@@ -198,7 +198,7 @@ def analyze(boxes: Sequence[Box], texts: Sequence[str]) -> Layout:
             r = r.union(line_rects[j])
         para_rects.append(r)
     # 3. reading order: paragraphs by XY-cut, lines top to bottom, boxes left to right
-    for p_index, p in enumerate(_xy_cut(list(range(len(paragraphs))), para_rects)):
+    for p_index, p in enumerate(xy_cut(list(range(len(paragraphs))), para_rects)):
         line_indices = []
         for j in paragraphs[p]:
             l_index = len(layout.lines)

@@ -11,15 +11,21 @@ Around it genserve adds:
   input size (area-averaged when strongly reduced, so thin strokes survive), and the boxes are
   mapped back to the original;
 - the detector's input built in float32 from the start (:func:`float32_detector_input`);
-- layout (lines, paragraphs, reading order) from :mod:`genserve.backends.layout`;
+- layout (lines, paragraphs, reading order) from :mod:`genserve.backends.layout`, within layout
+  regions from the CDLA layout model (:mod:`genserve.backends.regions`, the layout extra) or, without
+  it, from the geometry (:mod:`genserve.backends.layout_regions`);
+- the ``document`` (type, key fields, line items, tables) from :mod:`genserve.documents`, with each
+  table also written as ``table-<n>.csv`` beside the result;
 - labels (``objects``) from :mod:`genserve.backends.labels` when its extra is installed.
 """
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
+from pathlib import Path
 from typing import Any, ClassVar
 
 import cv2
@@ -27,8 +33,12 @@ import numpy as np
 from PIL import Image
 
 from genserve.backends import layout as page_layout
-from genserve.backends.base import Backend, Progress, RunOutput
+from genserve.backends import layout_regions
+from genserve.backends.base import Backend, FileOutput, Progress, RunOutput
 from genserve.backends.labels import ImageLabeler, Labeler, labeler_status
+from genserve.backends.regions import DetectedRegion, RegionModel, model_label, regions_status
+from genserve.documents import Page, Token, understand
+from genserve.documents.understand import tables_csv
 from genserve.errors import missing_extra
 from genserve.tasks.recognize import RecognizeInputs, RecognizeParams
 
@@ -83,6 +93,8 @@ class RapidOCRBackend(Backend):
         self.engine: Any = None
         self.labeler: Labeler | None = None
         self.labels_warning: str | None = None
+        self.region_model: RegionModel | None = None
+        self.regions_warning: str | None = None
         self._lock = threading.Lock()
 
     def load(self, device: str) -> None:
@@ -100,6 +112,7 @@ class RapidOCRBackend(Backend):
         )
         float32_detector_input(self.engine)
         self.load_labeler(device)
+        self.load_regions()
         super().load(device)
 
     def load_labeler(self, device: str) -> None:
@@ -110,8 +123,17 @@ class RapidOCRBackend(Backend):
             labeler.load("cpu")
             self.labeler = labeler
 
+    def load_regions(self) -> None:
+        """The layout model behind ``layout.regions`` when the layout extra is installed."""
+        self.regions_warning = regions_status()
+        if self.regions_warning is None:
+            model = RegionModel()
+            model.load()
+            self.region_model = model
+
     def unload(self) -> None:
         self.engine = None
+        self.region_model = None
         if self.labeler is not None:
             self.labeler.unload()
         self.labeler = None
@@ -123,6 +145,7 @@ class RapidOCRBackend(Backend):
             "backend_version": self.version,
             "rapidocr": package_version("rapidocr"),
             "labels_model": self.labels_model if self.labeler is not None else None,
+            "layout_model": model_label() if self.region_model is not None else None,
         }
 
     def run(self, inputs: RecognizeInputs, params: RecognizeParams, progress: Progress) -> RunOutput:
@@ -137,6 +160,8 @@ class RapidOCRBackend(Backend):
                 warnings.append(self.labels_warning or "labels are not available")
             else:
                 labels = self.labeler.classify(images, params.top_k)
+        if params.ocr and params.document and self.region_model is None and self.regions_warning:
+            warnings.append(self.regions_warning)
         # 2. text and layout, image by image
         items = []
         for i, image in enumerate(images):
@@ -148,14 +173,17 @@ class RapidOCRBackend(Backend):
                     "text_blocks": item["text_blocks"],
                     "objects": [o for o in labels[i] if o["score"] >= params.min_score],
                     "layout": item["layout"],
+                    "document": item["document"],
                 }
             )
         progress(total, total)
+        files = table_files(items)
         # one image: its fields at the top level, once; a batch: the first image's there too, and
         # every image under ``items`` (a page read once is not printed twice)
         data = {**items[0], "items": items} if len(items) > 1 else items[0]
         return RunOutput(
             data=data,
+            files=files,
             warnings=warnings,
             parameters={"detect_max_side": DETECT_MAX_SIDE},
         )
@@ -173,15 +201,31 @@ class RapidOCRBackend(Backend):
             "skew": 0.0,
             "lines": [],
             "paragraphs": [],
+            "regions": [],
+            "regions_from": None,
+            "regions_model": None,
         }
         if not params.ocr:
-            return {"text_blocks": [], "layout": page}
+            return {"text_blocks": [], "layout": page, "document": {}}
         rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
         reading, angle = self.read_upright(rgb)
         pieces = [p for p in reading.pieces if p.score >= params.min_score]
         # layout runs on upright coordinates; boxes are reported in the input's coordinates
         upright_boxes = [p.box for p in pieces]
-        found = page_layout.analyze(upright_boxes, [p.text for p in pieces])
+        texts = [p.text for p in pieces]
+        # regions from the layout model on the upright page; None: from the geometry alone
+        detected = self.detect_regions(rgb, angle) if params.document and pieces else None
+        regions = layout_regions.analyze(upright_boxes, texts, detected)
+        found = regions.layout
+        skew = page_layout.skew_degrees(upright_boxes)
+        document: dict[str, Any] = {}
+        if params.document and pieces:
+            tokens = [
+                Token(k, pieces[i].text, pieces[i].box, regions.region_of.get(i))
+                for k, i in enumerate(found.order)
+            ]
+            upright_w, upright_h = (height, width) if angle in (90, 270) else (width, height)
+            document = understand(Page(upright_w, upright_h, tokens, regions.regions, skew))
         blocks = []
         for order_index, i in enumerate(found.order):
             piece = pieces[i]
@@ -195,20 +239,31 @@ class RapidOCRBackend(Backend):
                     "bbox": page_layout.rect_of(box).as_list(),
                     "line": found.line_of[i],
                     "block": found.paragraph_of[i],
+                    "region": regions.region_of.get(i),
                 }
             )
-        for group in (*found.lines, *found.paragraphs):
+        for group in (*found.lines, *found.paragraphs, *regions.regions):
             corners = page_layout.rect_of(_corners(group["bbox"]))
             mapped = [rotate_point_back(x, y, angle, width, height) for x, y in _corners(corners.as_list())]
             group["bbox"] = page_layout.rect_of(mapped).as_list()
         page.update(
             orientation=angle,
             text_direction="vertical" if page_layout.vertical_share(upright_boxes) > 0.5 else "horizontal",
-            skew=page_layout.skew_degrees(upright_boxes),
+            skew=skew,
             lines=found.lines,
             paragraphs=found.paragraphs,
+            regions=regions.regions,
+            regions_from=regions.source,
+            regions_model=model_label() if regions.source == "model" else None,
         )
-        return {"text_blocks": blocks, "layout": page}
+        return {"text_blocks": blocks, "layout": page, "document": document}
+
+    def detect_regions(self, rgb: np.ndarray, angle: int) -> list[DetectedRegion] | None:
+        """The layout model's regions of the page turned upright (None without the model)."""
+        if self.region_model is None:
+            return None
+        upright = np.rot90(rgb, k=angle // 90) if angle else rgb
+        return self.region_model.detect(np.ascontiguousarray(upright), rgb=True)
 
     def read_upright(self, rgb: np.ndarray) -> tuple[Reading, int]:
         """Read the page; when it looks rotated, read it again turned upright and keep the better.
@@ -266,6 +321,21 @@ class RapidOCRBackend(Backend):
             if str(text).strip()
         ]
         return Reading(pieces, flipped)
+
+
+def table_files(items: list[dict[str, Any]]) -> list[FileOutput]:
+    """Each document table as CSV beside the result: ``table-<n>.csv`` (``image-<k>-table-<n>.csv``
+    in a batch); each table in the result names its file under ``csv``."""
+    files = []
+    for k, item in enumerate(items):
+        document = item.get("document") or {}
+        for n, text in enumerate(tables_csv(document)):
+            name = f"table-{n}.csv" if len(items) == 1 else f"image-{k}-table-{n}.csv"
+            with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8") as out:
+                out.write(text)
+            files.append(FileOutput(Path(out.name), name, "text/csv"))
+            document["tables"][n]["csv"] = name
+    return files
 
 
 def float32_detector_input(engine: Any) -> bool:

@@ -26,6 +26,12 @@ class RecognizeParams(BaseModel):
         le=1.0,
         description="Drop text and labels scored below this (0-1).",
     )
+    document: bool = Field(
+        True,
+        title="Document",
+        description="Read the page as a document: layout regions (the layout model when installed), "
+        "type, key fields, line items and tables.",
+    )
 
 
 @dataclass
@@ -42,6 +48,10 @@ class RecognizeResult(JobResult):
     text_blocks: list[dict[str, Any]] = Field(default_factory=list)
     objects: list[dict[str, Any]] = Field(default_factory=list)
     layout: dict[str, Any] = Field(default_factory=dict)
+    document: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The page as a document: type (with score and evidence), fields, items, checks, tables",
+    )
     items: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Per image of a batch of two or more: image_path, text_blocks, objects, layout "
