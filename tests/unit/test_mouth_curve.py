@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genserve.backends.mouth_curve import LIP_LEAD_S, MAX_OPENING, mouth_curve, speech_level_db
+from genserve.backends.mouth_curve import LIP_LEAD_S, MAX_OPENING, mouth_curve, mouth_shape, speech_level_db
 
 SR, FPS = 16000, 25
 
@@ -99,3 +99,18 @@ def test_video_longer_than_the_audio_keeps_the_mouth_closed_at_the_end() -> None
     c = mouth_curve(samples, SR, FPS, 40)
     assert len(c) == 40
     assert c[38:].max() == 0.0
+
+
+def test_mouth_shape_rounds_wides_and_closes() -> None:
+    sr, fps = 16000, 25
+    t = np.arange(sr) / sr
+
+    def tone(*freqs: float) -> np.ndarray:
+        return np.sum([np.sin(2 * np.pi * f * t) for f in freqs], axis=0).astype(np.float32) * 0.1
+
+    # a dark vowel, a middle one, a bright one, then a hum with energy only below 400 Hz (/m/)
+    samples = np.concatenate([tone(300, 600), tone(300, 1200), tone(300, 2500), tone(150, 300)])
+    width, closed = mouth_shape(samples, sr, fps, 100, smooth_motion=False)
+    assert width[5:20].mean() < -0.2 and width[55:70].mean() > 0.2
+    assert closed[80:95].mean() > 0.8 and closed[5:70].max() < 0.2
+    assert mouth_shape(np.zeros(sr, np.float32), sr, fps, 25)[0].max() == 0.0

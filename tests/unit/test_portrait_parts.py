@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import skimage.data
 
+from genserve.backends import portrait_landmarks
 from genserve.backends.portrait_face import crop_box, detect_face, output_size
 from genserve.backends.portrait_motion import blink_curve, head_path
 from genserve.backends.portrait_warp import PortraitRig
@@ -91,3 +92,34 @@ def test_rest_pose_is_the_portrait_and_opening_darkens_only_the_mouth(astronaut:
     eye = np.s_[int(ey - 5) : int(ey + 5), int(ex - 8) : int(ex + 8)]
     assert np.abs(blink[eye] - astronaut[eye]).mean() > 10
     assert np.abs(blink - astronaut)[y : y + h, x : x + w].max() == 0  # a blink leaves the mouth alone
+
+
+def test_haar_path_without_landmarks(astronaut: np.ndarray) -> None:
+    face = detect_face(astronaut, use_landmarks=False)
+    assert face.detector == "haar" and face.landmarks is None
+    rig = PortraitRig(astronaut, face)
+    assert rig.mouth is None  # the row warp around the guessed lip line
+    assert np.array_equal(rig.render(0.0, 0.0, 0.0, 0.0, 0.0), astronaut)
+
+
+@pytest.mark.skipif(not portrait_landmarks.available(), reason="needs genserve[landmarks]")
+def test_landmark_mouth_drops_the_jaw_and_keeps_the_upper_lip(astronaut: np.ndarray) -> None:
+    face = detect_face(astronaut)
+    assert face.detector == "dlib-68" and face.landmarks is not None
+    rig = PortraitRig(astronaut, face)
+    p = face.landmarks
+    opened = rig.render(1.0, 0.0, 0.0, 0.0, 0.0)
+    diff = np.abs(opened.astype(int) - astronaut.astype(int)).sum(axis=2)
+    assert diff[: int(p[30, 1]) - 1].max() == 0  # above the nose tip nothing moves
+    moved = portrait_landmarks.find_landmarks(opened)  # measured again on the rendered frame
+    assert moved is not None
+    travel = moved[:, 1] - p[:, 1] - (moved[30, 1] - p[30, 1])  # down, relative to the nose tip
+    assert travel[[56, 57, 58]].mean() > 2.5 * abs(travel[[50, 51, 52]].mean())  # the jaw does the work
+    assert travel[8] > 0.3 * travel[57]  # the chin drops with it
+    x = int(p[51, 0])
+    # the inside of the mouth: dark between the lips, not one flat colour
+    gap = rig.mouth.gap_px(1.0) if rig.mouth else 0.0
+    mid_y = int(p[[62, 66], 1].mean() + 0.6 * gap)
+    inside = opened[mid_y - 2 : mid_y + 3, x - 6 : x + 7].astype(float)
+    assert inside.mean() < 90 and inside.std() > 3
+    assert np.array_equal(rig.render(0.0, 0.0, 0.0, 0.0, 0.0), astronaut)  # rest pose: the portrait

@@ -108,3 +108,49 @@ def mouth_curve(
     opening = np.clip(opening * dynamic_scale, 0.0, MAX_OPENING)
     opening[opening < 0.01] = 0.0  # below 1 % (a fraction of a pixel) the mouth is closed
     return opening.astype(np.float32)
+
+
+# NOTE: a weight-free viseme cue. Rounded vowels (/o/, /u/) have a low second formant, so their
+# speech-band spectrum is darker (low centroid); spread vowels (/i/, /e/) and sibilants are brighter.
+# Nasal murmur and the closure before /b/, /p/ leave energy only below ~400 Hz: the lips are shut.
+SHAPE_BAND_HZ = (250.0, 4000.0)
+CLOSED_LOW_HZ = 400.0
+CLOSED_SHARE = 0.8  # frames whose voiced energy is at least this share below CLOSED_LOW_HZ are closures
+
+
+def mouth_shape(
+    samples: np.ndarray, sample_rate: int, fps: float, n_frames: int, *, smooth_motion: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per video frame: lip ``width`` in [-1, 1] (rounded .. wide) and ``closed`` in [0, 1] (m/b/p).
+
+    Width follows the speech band's spectral centroid against the clip's own median (log ratio);
+    ``closed`` marks voiced frames whose energy sits almost all below 400 Hz.
+    """
+    hop = sample_rate / fps
+    win = max(64, round(2 * hop))
+    nfft = 1 << (win - 1).bit_length()
+    padded = np.concatenate(
+        [np.zeros(win, np.float32), samples.astype(np.float32), np.zeros(win, np.float32)]
+    )
+    centres = (np.arange(n_frames) + 0.5) * hop + win
+    starts = np.clip(np.round(centres - win / 2).astype(np.int64), 0, len(padded) - win)
+    frames = padded[starts[:, None] + np.arange(win)[None, :]] * np.hanning(win).astype(np.float32)
+    spectrum = np.abs(np.fft.rfft(frames, n=nfft, axis=1)) ** 2
+    freqs = np.fft.rfftfreq(nfft, 1.0 / sample_rate)
+    band = (freqs >= SHAPE_BAND_HZ[0]) & (freqs <= SHAPE_BAND_HZ[1])
+    voice = (freqs >= 80.0) & (freqs <= SHAPE_BAND_HZ[1])
+    power = spectrum[:, band].sum(axis=1)
+    total = spectrum[:, voice].sum(axis=1)
+    width = np.zeros(n_frames, np.float32)
+    closed = np.zeros(n_frames, np.float32)
+    level = 10.0 * np.log10(total / (nfft * win * 0.375) + 1e-12)
+    voiced = level > SILENCE_GATE_DB
+    if voiced.sum() >= 3:
+        centroid = (spectrum[:, band] * freqs[band][None, :]).sum(axis=1) / np.maximum(power, 1e-12)
+        ratio = np.log(np.maximum(centroid[voiced], 1.0) / np.median(centroid[voiced]))
+        width[voiced] = np.tanh(2.0 * ratio)
+        low = spectrum[:, (freqs >= 80.0) & (freqs < CLOSED_LOW_HZ)].sum(axis=1) / np.maximum(total, 1e-12)
+        closed[voiced] = np.clip((low[voiced] - CLOSED_SHARE) / (1.0 - CLOSED_SHARE), 0.0, 1.0)
+    if smooth_motion:
+        width, closed = smooth(width, 1.0), smooth(closed, 0.7)
+    return width.astype(np.float32), np.clip(closed, 0.0, 1.0).astype(np.float32)

@@ -1,8 +1,12 @@
 """portrait: weight-free talking head. A portrait and speech become a video whose lips follow the speech.
 
-Runs anywhere (demos, CI on CPU): the face is found with OpenCV's Haar cascades, the speech
-becomes a mouth-opening curve, and each frame is a local warp of the still portrait (jaw and lips,
-blinks, subtle head motion). The original audio is muxed into the MP4 by the runner.
+Runs anywhere (demos, CI on CPU): the face is found with 68-point landmarks when the
+``landmarks`` extra is installed (jaw and lower lip drop, the inside of the mouth is drawn between
+the inner lips; dlib's model, non-commercial training data) or else with OpenCV's Haar cascades (a
+row warp around a guessed lip line); the speech becomes a mouth-opening curve and a lip shape
+(rounded .. wide, closed for m/b/p), and each frame is a local warp of the still portrait (jaw and
+lips, blinks, subtle head motion). The result's ``face_detector`` says which path ran. The original
+audio is muxed into the MP4 by the runner.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
+from genserve.backends import portrait_landmarks
 from genserve.backends.base import Backend, Progress, RunOutput, VideoOutput
-from genserve.backends.mouth_curve import mouth_curve
+from genserve.backends.mouth_curve import LIP_LEAD_S, mouth_curve, mouth_shape, shift_earlier
 from genserve.backends.portrait_face import crop_box, detect_face, output_size
 from genserve.backends.portrait_motion import HeadPath, blink_curve, head_path
 from genserve.backends.portrait_warp import PortraitRig
@@ -26,7 +31,7 @@ class PortraitBackend(Backend):
     description = (
         "Weight-free portrait animator: lips follow the speech, blinks, subtle head motion; runs anywhere."
     )
-    version = "1.0"
+    version = "2.0"
     weight_free = True
     devices = ("cpu",)
     default_model = "portrait-warp"
@@ -57,13 +62,24 @@ class PortraitBackend(Backend):
             lip_sync_align=params.lip_sync_align,
             smooth_motion=params.smooth_motion,
         )
+        width, closed = mouth_shape(
+            inputs.audio.samples,
+            inputs.audio.sample_rate,
+            params.fps,
+            n_frames,
+            smooth_motion=params.smooth_motion,
+        )
+        if params.lip_sync_align:
+            lead = round(LIP_LEAD_S * params.fps)
+            width, closed = shift_earlier(width, lead), shift_earlier(closed, lead)
+        opening = (opening * (1.0 - 0.8 * closed)).astype(np.float32)  # lips pressed for m/b/p
         rng = np.random.default_rng(params.seed)
         blinks = blink_curve(n_frames, params.fps, rng)
         head = head_path(
             n_frames, params.fps, rng, layout.w, params.motion_scale, opening, params.smooth_motion
         )
         # 3. frames are rendered lazily while the runner encodes them
-        frames = render_frames(PortraitRig(base, layout), opening, blinks, head, progress)
+        frames = render_frames(PortraitRig(base, layout), opening, blinks, head, progress, width)
         return RunOutput(
             videos=[VideoOutput(frames=frames, fps=params.fps, audio_path=inputs.audio.path)],
             parameters={
@@ -73,6 +89,10 @@ class PortraitBackend(Backend):
                 "crop_box": [x0, y0, x1, y1],
                 "face_box": [round(v) for v in (layout.x, layout.y, layout.w, layout.h)],
                 "mouth_box": list(layout.mouth_box()),
+                "face_detector": layout.detector,
+                "face_model": portrait_landmarks.LICENCE_NOTE
+                if layout.landmarks is not None
+                else "OpenCV Haar cascades (install genserve[landmarks] for landmark-driven lips and jaw)",
             },
         )
 
@@ -83,11 +103,17 @@ def render_frames(
     blinks: np.ndarray,
     head: HeadPath,
     progress: Progress | None = None,
+    width: np.ndarray | None = None,
 ) -> Iterator[np.ndarray]:
     n = len(opening)
     for i in range(n):
         yield rig.render(
-            float(opening[i]), float(blinks[i]), float(head.tx[i]), float(head.ty[i]), float(head.roll[i])
+            float(opening[i]),
+            float(blinks[i]),
+            float(head.tx[i]),
+            float(head.ty[i]),
+            float(head.roll[i]),
+            0.0 if width is None else float(width[i] * min(1.0, opening[i])),
         )
         if progress is not None:
             progress(i + 1, n)

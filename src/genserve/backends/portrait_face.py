@@ -1,21 +1,23 @@
-"""Where the face is: OpenCV's Haar cascades (shipped inside opencv-python-headless 4.x), face
-proportions for the mouth and eyes, and the crop around the face that ``expand_ratio`` widens."""
+"""Where the face is: 68-point landmarks when the ``landmarks`` extra is installed (see
+``portrait_landmarks``), else OpenCV's Haar cascades (shipped inside opencv-python-headless 4.x) and
+face proportions for the mouth and eyes; and the crop around the face that ``expand_ratio`` widens."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
 import cv2
 import numpy as np
 
+from genserve.backends import portrait_landmarks
 from genserve.errors import BackendUnavailable, InvalidInput
 
 DETECT_MAX_SIDE = 800  # detection runs on a copy no larger than this (faster, same result)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FaceLayout:
     """A face in some pixel coordinate system (x right, y down)."""
 
@@ -27,17 +29,28 @@ class FaceLayout:
     right_eye: tuple[float, float]
     mouth: tuple[float, float]  # centre of the lip line
     mouth_half_width: float
+    landmarks: np.ndarray | None = field(default=None, repr=False)  # (68, 2) when found with landmarks
+    detector: str = "haar"  # "haar" or portrait_landmarks.NAME
 
     @property
     def eye_width(self) -> float:
+        if self.landmarks is not None:
+            p = self.landmarks
+            return float(np.hypot(*(p[39] - p[36])) + np.hypot(*(p[45] - p[42]))) / 2 * 1.15
         return 0.22 * self.w
 
     @property
     def eye_height(self) -> float:
+        if self.landmarks is not None:  # the open eye's height, widened so the lid covers it
+            p = self.landmarks
+            opening = (p[[40, 41, 46, 47], 1].mean() - p[[37, 38, 43, 44], 1].mean()) * 1.6
+            return float(max(opening, 0.05 * self.h))
         return 0.09 * self.h
 
     @property
     def chin_y(self) -> float:
+        if self.landmarks is not None:
+            return float(self.landmarks[8, 1])
         return self.y + 1.1 * self.h
 
     def mapped(self, sx: float, sy: float, ox: float, oy: float) -> FaceLayout:
@@ -56,6 +69,9 @@ class FaceLayout:
             right_eye=pt(self.right_eye),
             mouth=pt(self.mouth),
             mouth_half_width=self.mouth_half_width * sx,
+            landmarks=None
+            if self.landmarks is None
+            else ((self.landmarks - np.array([ox, oy], np.float32)) * np.array([sx, sy], np.float32)),
         )
 
     def mouth_box(self) -> tuple[int, int, int, int]:
@@ -77,8 +93,42 @@ def _cascade(name: str) -> Any:
     return cascade
 
 
-def detect_face(rgb: np.ndarray) -> FaceLayout:
-    """The largest frontal face in an RGB image; InvalidInput when there is none."""
+def detect_face(rgb: np.ndarray, use_landmarks: bool = True) -> FaceLayout:
+    """The largest frontal face in an RGB image; InvalidInput when there is none.
+
+    With the ``landmarks`` extra installed (and ``use_landmarks``), dlib's 68 points; when it is
+    not installed or finds no face, the Haar cascades (``detector`` says which one ran).
+    """
+    if use_landmarks and portrait_landmarks.available():
+        points = portrait_landmarks.find_landmarks(rgb)
+        if points is not None:
+            return layout_from_landmarks(points)
+    return _detect_haar(rgb)
+
+
+def layout_from_landmarks(p: np.ndarray) -> FaceLayout:
+    """A FaceLayout whose box matches the Haar box's extent (brows to under the mouth, cheek to cheek)."""
+    x0, x1 = float(p[0:17, 0].min()), float(p[0:17, 0].max())
+    top = float(p[17:27, 1].min())
+    h = (float(p[8, 1]) - top) / 1.1  # the Haar box's chin sits at 1.1 of its height
+    (lx, ly), (rx, ry) = p[36:42].mean(axis=0), p[42:48].mean(axis=0)
+    mouth = (float(p[[62, 66], 0].mean()), float(p[[62, 66], 1].mean()))
+    half = float(np.hypot(*(p[54] - p[48]))) / 2 * 1.15
+    return FaceLayout(
+        x0,
+        top,
+        x1 - x0,
+        h,
+        (float(lx), float(ly)),
+        (float(rx), float(ry)),
+        mouth,
+        half,
+        landmarks=p.astype(np.float32),
+        detector=portrait_landmarks.NAME,
+    )
+
+
+def _detect_haar(rgb: np.ndarray) -> FaceLayout:
     # 1. largest face on a downscaled, contrast-equalised grey copy
     h, w = rgb.shape[:2]
     scale = min(1.0, DETECT_MAX_SIDE / max(h, w))

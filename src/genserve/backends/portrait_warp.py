@@ -2,9 +2,10 @@
 
 Every frame is one ``cv2.remap`` of the head region only (the background never moves): an
 inverse map built from precomputed fields (head weight, rotation lever arms) plus piecewise-linear
-remappings of the rows around the mouth and the eyes, composed after the head motion so the lips
-and lids follow the head. Opening the mouth stretches the (darkened) lip line into the gap, so
-no pixels are invented.
+remappings of the rows around the eyes, composed after the head motion so the lids follow the head.
+With landmarks the mouth is drawn first by ``portrait_mouth.LandmarkMouth`` (jaw and lower lip,
+the inside of the mouth); without them (the Haar path) the rows around the mouth are remapped too
+and opening the mouth stretches the (darkened) lip line into the gap.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import cv2
 import numpy as np
 
 from genserve.backends.portrait_face import FaceLayout
+from genserve.backends.portrait_mouth import LandmarkMouth
 
 MAX_OPENING_FRAC = 0.08  # lip gap at opening 1.0, as a fraction of the face box height
 UPPER_LIP_SHARE = 0.2  # the upper lip rises by this share of the lip gap
@@ -40,6 +42,7 @@ class PortraitRig:
     def __init__(self, base: np.ndarray, face: FaceLayout) -> None:
         self.base = np.ascontiguousarray(base)
         self.face = face
+        self.mouth = None if face.landmarks is None else LandmarkMouth(self.base, face.landmarks)
         height, width = base.shape[:2]
         fx, fy, fw, fh = face.x, face.y, face.w, face.h
         # 1. the head region and its weight: 1 on the head, easing to 0 at the region's edge
@@ -77,16 +80,24 @@ class PortraitRig:
             self.eyes.append((rows, cols, _raised_cosine(ex, 0.75 * ew), ey))
 
     def opening_px(self, opening: float) -> float:
+        if self.mouth is not None:
+            return self.mouth.gap_px(opening)
         return float(opening) * MAX_OPENING_FRAC * self.face.h
 
-    def render(self, opening: float, closure: float, tx: float, ty: float, roll: float) -> np.ndarray:
-        """One RGB frame: mouth ``opening`` (mouth-curve units), eyelid ``closure`` (0..1), head pose."""
+    def render(
+        self, opening: float, closure: float, tx: float, ty: float, roll: float, width: float = 0.0
+    ) -> np.ndarray:
+        """One RGB frame: mouth ``opening`` (mouth-curve units), eyelid ``closure`` (0..1), head pose;
+        ``width`` (-1 rounded .. +1 wide) shapes the lips on the landmark path."""
         tx, ty, roll, closure = float(tx), float(ty), float(roll), float(closure)  # keep maps float32
         frame = self.base.copy()
         gap = self.opening_px(opening)
         if gap < 0.05 and closure < 1e-3 and tx == 0.0 and ty == 0.0 and roll == 0.0:
             return frame  # the rest pose is the portrait itself
-        if gap >= 0.05:
+        if self.mouth is not None:
+            self.mouth.apply(frame, gap, float(width))
+            gap = 0.0  # the mouth is drawn: the row remaps below only move the head and the lids
+        elif gap >= 0.05:
             self._darken_lip_line(frame, gap)
         # 1. head motion: source = p - w(p) * (t + roll x (p - pivot)), small-angle
         map_x = self.gx - self.weight * tx + roll * self.lever_x

@@ -189,3 +189,156 @@ def lse_d(ctx: MeasureContext) -> float:
 )
 def lse_c(ctx: MeasureContext) -> float:
     return _syncnet(ctx)[1]
+
+
+# --- landmark lip metrics (need the `landmarks` extra: dlib's 68-point predictor) -------------------
+# They measure what a viewer sees: the inner-lip gap against the loudness, how far the lower lip
+# travels against the upper lip (relative to the nose tip, so head motion cancels), and whether the
+# open mouth is drawn as one flat colour (a slab) rather than a shaded inside.
+
+FLAT_STD = 2.0  # grey levels: a 3x3 neighbourhood varying less than this is flat colour
+OPEN_GAP = 0.06  # inner-lip gap (of the inter-ocular distance) above which a frame counts as open
+
+
+@dataclass
+class LipTracks:
+    landmarks: np.ndarray  # (T, 68, 2)
+    gap: np.ndarray  # inner-lip gap per frame, in inter-ocular distances
+    upper: np.ndarray  # outer upper lip (50-52) below the nose tip, in inter-ocular distances
+    lower: np.ndarray  # outer lower lip (56-58) below the nose tip
+
+
+def lip_tracks(frames: np.ndarray) -> LipTracks:
+    """68-point landmarks on every frame (the face found once, on the median frame) and the lip tracks.
+
+    Raises MetricSkipped without the ``landmarks`` extra or when no face is found.
+    """
+    from genserve.backends import portrait_landmarks
+
+    if not portrait_landmarks.available():
+        raise MetricSkipped("needs 68-point landmarks: pip install 'genserve[landmarks]'")
+    import dlib
+
+    detector, predictor = portrait_landmarks.models()
+    median = np.ascontiguousarray(np.median(frames[:: max(1, len(frames) // 15)], axis=0).astype(np.uint8))
+    boxes = list(detector(median, 1))
+    if not boxes:
+        raise MetricSkipped("no face found by the landmark detector")
+    box = max(boxes, key=lambda b: b.width() * b.height())
+    rect = dlib.rectangle(box.left(), box.top(), box.right(), box.bottom())
+    pts = np.stack(
+        [
+            np.array([(p.x, p.y) for p in predictor(np.ascontiguousarray(f), rect).parts()], np.float32)
+            for f in frames
+        ]
+    )
+    iod = np.linalg.norm(pts[:, 36:42].mean(axis=1) - pts[:, 42:48].mean(axis=1), axis=1).mean()
+    gap = (pts[:, [65, 66, 67], 1].mean(axis=1) - pts[:, [61, 62, 63], 1].mean(axis=1)) / iod
+    nose = pts[:, 30, 1]
+    upper = (pts[:, [50, 51, 52], 1].mean(axis=1) - nose) / iod
+    lower = (pts[:, [56, 57, 58], 1].mean(axis=1) - nose) / iod
+    return LipTracks(pts, gap, upper, lower)
+
+
+def lower_upper_ratio(tracks: LipTracks) -> float:
+    """How much farther the lower lip travels than the upper lip, relative to the nose (std ratio)."""
+    return float(tracks.lower.std() / max(tracks.upper.std(), 1e-4))
+
+
+def flat_share(frames: np.ndarray, tracks: LipTracks) -> float:
+    """Share of the open mouth's inside (between the inner lips) that is flat colour, over open frames."""
+    flat, total = 0, 0
+    for frame, pts, gap in zip(frames, tracks.landmarks, tracks.gap, strict=True):
+        if gap < OPEN_GAP:
+            continue
+        poly = pts[[60, 61, 62, 63, 64, 65, 66, 67]].round().astype(np.int32)
+        mask = np.zeros(frame.shape[:2], np.uint8)
+        cv2.fillPoly(mask, [poly], 1)
+        mask = cv2.erode(mask, np.ones((3, 3), np.uint8))
+        if mask.sum() < 6:
+            continue
+        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        mean = cv2.blur(grey, (3, 3))
+        std = np.sqrt(np.maximum(cv2.blur(grey * grey, (3, 3)) - mean * mean, 0.0))
+        inside = mask.astype(bool)
+        flat += int((std[inside] < FLAT_STD).sum())
+        total += int(inside.sum())
+    return flat / total if total else 0.0
+
+
+def _tracks(ctx: MeasureContext) -> LipTracks:
+    return ctx.memo("lip_tracks", lambda: lip_tracks(ctx.frames()))
+
+
+def _gap_sync(ctx: MeasureContext) -> SyncEstimate:
+    def make() -> SyncEstimate:
+        tracks = _tracks(ctx)
+        if len(tracks.gap) < 2 * MAX_SHIFT:
+            raise MetricSkipped(f"needs at least {2 * MAX_SHIFT} frames for a ±{MAX_SHIFT}-frame search")
+        clip = ctx.video_audio()
+        sound = loudness(clip.samples, clip.sample_rate, ctx.info().fps, len(tracks.gap))
+        est = estimate_offset(tracks.gap, sound, max_shift=5)
+        if tracks.gap.std() < 1e-3:
+            est = SyncEstimate(offset=-5, confidence=0.0, peak=0.0, curve=est.curve)
+        ctx.note("lip_gap_sync", lips_lead_frames=est.offset, gap_std=round(float(tracks.gap.std()), 4))
+        return est
+
+    return ctx.memo("lip_gap_sync", make)
+
+
+@metric(
+    "lip_gap_sync",
+    unit="corr",
+    direction="higher",
+    version="dlib68-1",
+    description="Inner-lip gap (68-point landmarks) against the audio loudness: correlation at the best "
+    "lag within ±5 frames (needs genserve[landmarks])",
+    tasks=("talking-head",),
+)
+def lip_gap_sync(ctx: MeasureContext) -> float:
+    return _gap_sync(ctx).peak
+
+
+@metric(
+    "lip_gap_lag",
+    unit="frames",
+    direction="lower",
+    version="dlib68-1",
+    description="Frames the inner-lip gap trails the audio loudness at the best lag (negative: the lips "
+    "lead, as in natural speech; needs genserve[landmarks])",
+    tasks=("talking-head",),
+)
+def lip_gap_lag(ctx: MeasureContext) -> float:
+    return float(-_gap_sync(ctx).offset)
+
+
+@metric(
+    "lower_upper_lip_ratio",
+    unit="ratio",
+    direction="higher",
+    version="dlib68-1",
+    description="Lower-lip travel over upper-lip travel relative to the nose tip (std of each; speech: "
+    "the jaw does the work, ≥ 2; needs genserve[landmarks])",
+    tasks=("talking-head",),
+)
+def lower_upper_lip_ratio(ctx: MeasureContext) -> float:
+    tracks = _tracks(ctx)
+    ctx.note(
+        "lower_upper_lip_ratio",
+        lower_std=round(float(tracks.lower.std()), 4),
+        upper_std=round(float(tracks.upper.std()), 4),
+    )
+    return lower_upper_ratio(tracks)
+
+
+@metric(
+    "mouth_flat_share",
+    unit="share",
+    direction="lower",
+    version="dlib68-1",
+    description="Share of the open mouth's inside (between the inner lips) that is flat colour "
+    "(3x3 grey std < 2; needs genserve[landmarks])",
+    tasks=("talking-head",),
+)
+def mouth_flat_share(ctx: MeasureContext) -> float:
+    return flat_share(ctx.frames(), _tracks(ctx))

@@ -1,0 +1,241 @@
+"""The mouth driven by 68-point landmarks: jaw and lower lip drop, the upper lip nearly still, and
+the inside of the mouth (a shaded cavity, upper teeth with the upper lip, lower teeth with the lower
+lip) drawn between the inner lip contours.
+
+The lower face is split at the lips' rest midline into an upper and a lower part. Each part gets a
+piecewise-affine displacement field over its landmarks (a Delaunay mesh of the lips, jaw, nose,
+midline and a fixed ring around the region; ``scipy.interpolate.griddata(method="linear")``),
+computed once per job as two bases: per pixel of lip gap, and per unit of lip widening. A frame is
+``gap * G + width * W`` for each part, inverted by fixed-point iteration and applied with one
+``cv2.remap`` of the lower face; what opens between the two parts is the inside of the mouth. Where
+the portrait already shows teeth between its lips, they stay with the lip they belong to (the rest
+gap's upper half with the upper lip, its lower half with the lower lip); otherwise teeth are drawn.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy.interpolate import griddata
+
+# NOTE: in speech the jaw does most of the opening: the lower lip travels several times as far as
+# the upper lip (relative to the nose). Shares of the inner-lip gap at the lips' centre:
+LOWER_SHARE = 0.9
+UPPER_SHARE = 0.1
+CORNER_DROP = 0.3  # mouth corners follow the jaw a little
+CHIN_SHARE = 0.72  # the chin drops this share of the lower lip's travel
+GAP_PER_OPENING = 0.32  # inner-lip gap at opening 1.0, as a fraction of the mouth's width
+WIDEN = 0.1  # corners move out (wide, +1) or in (rounded, -1) by this fraction of the mouth width
+CAVITY_RGB = np.array([58, 20, 24], np.float32)  # the shadowed back of the mouth
+TONGUE_RGB = np.array([140, 62, 66], np.float32)
+TOOTH_RGB = np.array([236, 230, 214], np.float32)
+MIDLINE_POINTS = 11  # control points along the lips' midline, corners included
+
+
+def _jaw_share(k: int) -> float:
+    """How far jaw point k (3..13) drops, relative to the chin (8): the jaw turns about the ear."""
+    return float(np.clip(1.0 - abs(k - 8) / 5.2, 0.0, 1.0) ** 1.3)
+
+
+class LandmarkMouth:
+    """Precomputed fields for one portrait's lower face; ``apply`` draws any (gap, width) in place."""
+
+    def __init__(self, base: np.ndarray, pts: np.ndarray) -> None:
+        self.base = base
+        height, width = base.shape[:2]
+        p = pts.astype(np.float64)
+        self.mouth_w = float(np.hypot(*(p[54] - p[48])))
+        self.cx = float((p[48, 0] + p[54, 0]) / 2)
+        chin, nose = p[8], p[30]
+        face_len = float(chin[1] - nose[1])
+        # 1. the region: nose tip to under the chin, jaw to jaw
+        x0 = max(0, int(np.floor(min(p[2:15, 0]) - 0.08 * self.mouth_w)))
+        x1 = min(width, int(np.ceil(max(p[2:15, 0]) + 0.08 * self.mouth_w)))
+        y0 = max(0, int(np.floor(nose[1])))
+        y1 = min(height, int(np.ceil(chin[1] + 0.45 * face_len)))
+        self.rows, self.cols = slice(y0, y1), slice(x0, x1)
+        gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        self.gx, self.gy = gx, gy
+        # 2. the rest midline between the inner lips, corner to corner (the seam between the parts)
+        upper_in, lower_in = p[[60, 61, 62, 63, 64]], p[[60, 67, 66, 65, 64]]
+        mid = (upper_in + lower_in) / 2
+        self.rest_gap = float(np.max(lower_in[:, 1] - upper_in[:, 1]))
+        self.mid = mid
+        corner_l, corner_r = (p[48] + p[60]) / 2, (p[54] + p[64]) / 2
+        seam_y_l, seam_y_r = mid[0, 1], mid[-1, 1]
+        lateral = [
+            (corner_l[0] - 0.5 * (corner_l[0] - p[4, 0]), seam_y_l, 0.5),
+            (p[3, 0], seam_y_l, 0.05),
+            (corner_r[0] + 0.5 * (p[12, 0] - corner_r[0]), seam_y_r, 0.5),
+            (p[13, 0], seam_y_r, 0.05),
+        ]
+        # 3. control points: (x, y, gap_dx, gap_dy, width_dx, width_dy) per unit gap / unit width
+        half = self.mouth_w / 2
+
+        def widen(x: float, share: float = 1.0) -> float:
+            return WIDEN * self.mouth_w * share * float(np.clip((x - self.cx) / half, -1.2, 1.2))
+
+        common: list[tuple[float, ...]] = []
+        for k in (48, 54, 60, 64):
+            common.append((p[k, 0], p[k, 1], 0.0, CORNER_DROP, widen(p[k, 0]), 0.0))
+        for x, y, share in lateral:
+            common.append((x, y, 0.0, CORNER_DROP * share, widen(x, share * 0.6), 0.0))
+        ring = [(x, y, 0.0, 0.0, 0.0, 0.0) for x in np.linspace(x0, x1 - 1, 6) for y in (y0, y1 - 1)] + [
+            (x, y, 0.0, 0.0, 0.0, 0.0) for y in np.linspace(y0, y1 - 1, 6)[1:-1] for x in (x0, x1 - 1)
+        ]
+        upper: list[tuple[float, ...]] = list(common) + ring
+        for k in range(31, 36):
+            upper.append((p[k, 0], p[k, 1], 0.0, 0.0, 0.0, 0.0))
+        for k, lift in ((49, 0.5), (50, 0.8), (51, 0.85), (52, 0.8), (53, 0.5)):
+            upper.append((p[k, 0], p[k, 1], 0.0, -UPPER_SHARE * lift, widen(p[k, 0], 0.8), 0.0))
+        lower: list[tuple[float, ...]] = list(common) + ring
+        for k in range(3, 14):
+            lower.append((p[k, 0], p[k, 1], 0.0, LOWER_SHARE * CHIN_SHARE * _jaw_share(k), 0.0, 0.0))
+        for k, share in ((55, 0.6), (56, 0.9), (57, 0.95), (58, 0.9), (59, 0.6)):
+            lower.append((p[k, 0], p[k, 1], 0.0, LOWER_SHARE * share, widen(p[k, 0], 0.8), 0.0))
+        under = chin + np.array([0.0, 0.22 * face_len])
+        lower.append((under[0], under[1], 0.0, 0.3 * LOWER_SHARE, 0.0, 0.0))
+        between = (p[57] + chin) / 2
+        lower.append((between[0], between[1], 0.0, 0.85 * LOWER_SHARE, 0.0, 0.0))
+        # the midline (and the inner lips when the portrait's mouth is open) move with their part: the
+        # gap opens as a smooth lens, widest at the centre
+        order = np.argsort(mid[:, 0])
+        mx = np.linspace(mid[0, 0], mid[-1, 0], MIDLINE_POINTS)
+        my = np.interp(mx, mid[order, 0], mid[order, 1])
+        prof = self._profile(mx, mid[0, 0], mid[-1, 0])
+        up_dy = CORNER_DROP + (-UPPER_SHARE - CORNER_DROP) * prof
+        lo_dy = CORNER_DROP + (LOWER_SHARE - CORNER_DROP) * prof
+        wx = np.array([widen(x) for x in mx])
+        for x, y, du, dl, w in zip(mx[1:-1], my[1:-1], up_dy[1:-1], lo_dy[1:-1], wx[1:-1], strict=True):
+            upper.append((x, y, 0.0, du, w, 0.0))
+            lower.append((x, y, 0.0, dl, w, 0.0))
+        for k_up, k_lo in ((61, 67), (62, 66), (63, 65)):
+            if p[k_lo, 1] - p[k_up, 1] > 2.0:
+                pr = float(self._profile(np.array([p[k_up, 0]]), mid[0, 0], mid[-1, 0])[0])
+                du = CORNER_DROP + (-UPPER_SHARE - CORNER_DROP) * pr
+                dl = CORNER_DROP + (LOWER_SHARE - CORNER_DROP) * pr
+                upper.append((p[k_up, 0], p[k_up, 1], 0.0, du, widen(p[k_up, 0]), 0.0))
+                lower.append((p[k_lo, 0], p[k_lo, 1], 0.0, dl, widen(p[k_lo, 0]), 0.0))
+        self.fields = [self._field(np.array(s, np.float64), gx, gy) for s in (upper, lower)]
+        self.mid_x, self.mid_y, self.mid_wx = (
+            mx,
+            my,
+            np.array([widen(mid[0, 0]), *wx[1:-1], widen(mid[-1, 0])]),
+        )
+        self.mid_up, self.mid_lo = up_dy, lo_dy
+        # 4. the painted inside: a fixed fine grain so the cavity never reads as a flat slab
+        rng = np.random.default_rng(17)
+        grain = rng.normal(0.0, 1.0, gx.shape).astype(np.float32)
+        self.grain = cv2.GaussianBlur(grain, (0, 0), 0.6) * 10.0
+        self.teeth_in_portrait = self.rest_gap > 0.06 * self.mouth_w and self._gap_is_bright(
+            base, upper_in, lower_in
+        )
+
+    @staticmethod
+    def _field(points: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+        """(H, W, 4) piecewise-affine interpolation of the control points' (gap, width) displacements."""
+        # duplicates (closed lips give coincident inner points) would be dropped by qhull anyway
+        _, keep = np.unique(np.round(points[:, :2], 1), axis=0, return_index=True)
+        pts = points[np.sort(keep)]
+        values = griddata(pts[:, :2], pts[:, 2:], (gx, gy), method="linear", fill_value=0.0)
+        return np.asarray(values, np.float32)
+
+    @staticmethod
+    def _gap_is_bright(base: np.ndarray, upper_in: np.ndarray, lower_in: np.ndarray) -> bool:
+        poly = np.concatenate([upper_in, lower_in[::-1]]).round().astype(np.int32)
+        mask = np.zeros(base.shape[:2], np.uint8)
+        cv2.fillPoly(mask, [poly], 1)
+        if mask.sum() < 4:
+            return False
+        inside = base[mask.astype(bool)].astype(np.float32).mean(axis=0)
+        return bool(inside.mean() > 120)
+
+    def gap_px(self, opening: float) -> float:
+        return float(opening) * GAP_PER_OPENING * self.mouth_w
+
+    def apply(self, frame: np.ndarray, gap: float, width: float = 0.0) -> None:
+        """Open the mouth by ``gap`` pixels (inner lips, at the centre) with ``width`` in [-1, 1]
+        (rounded .. wide), in place."""
+        if gap < 0.05:
+            return
+        # 1. each part's displacement this frame, inverted by fixed-point iteration: src = p - D(src)
+        maps = []
+        for field in self.fields:
+            disp = np.ascontiguousarray(gap * field[..., :2] + width * field[..., 2:])
+            qx, qy = self.gx.copy(), self.gy.copy()
+            for _ in range(3):
+                d = cv2.remap(
+                    disp,
+                    qx - self.cols.start,
+                    qy - self.rows.start,
+                    cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE,
+                )
+                qx, qy = self.gx - d[..., 0], self.gy - d[..., 1]
+            maps.append((qx, qy))
+        # 2. where the mouth opens: the displaced midline of each part, column by column
+        xs = self.gx[0]
+        top, bot, mids = self._curves(gap, width, xs)
+        open_cols = bot - top > 0.5
+        split = np.where(open_cols, (top + bot) / 2, top)
+        use_upper = self.gy < split[None, :]
+        map_x = np.where(use_upper, maps[0][0], maps[1][0])
+        map_y = np.where(use_upper, maps[0][1], maps[1][1])
+        out = cv2.remap(self.base, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+        # 3. the inside of the mouth, anti-aliased against the lips
+        cover = np.clip(self.gy - top[None, :] + 0.5, 0.0, 1.0) * np.clip(
+            bot[None, :] - self.gy + 0.5, 0.0, 1.0
+        )
+        cover[:, ~open_cols] = 0.0
+        if cover.max() > 0:
+            inside = self._paint(top, bot, mids, gap)
+            k = cover[..., None]
+            out = (out.astype(np.float32) * (1.0 - k) + inside * k).clip(0, 255).astype(np.uint8)
+        frame[self.rows, self.cols] = out
+
+    def _curves(self, gap: float, width: float, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """Per column: the upper part's and the lower part's displaced midline (top, bottom of the gap)."""
+        px = self.mid_x + width * self.mid_wx
+        top = np.interp(xs, px, self.mid_y + gap * self.mid_up)
+        bot = np.interp(xs, px, self.mid_y + gap * self.mid_lo)
+        outside = (xs < px[0]) | (xs > px[-1])
+        bot[outside] = top[outside]
+        bot = np.maximum(bot, top)
+        return top.astype(np.float32), bot.astype(np.float32), float((px[0] + px[-1]) / 2)
+
+    @staticmethod
+    def _profile(x: np.ndarray, left: float, right: float) -> np.ndarray:
+        """0 at the mouth corners, 1 at the centre: how much of the centre's travel a point makes."""
+        u = (x - (left + right) / 2) / max((right - left) / 2, 1e-3)
+        return np.asarray(np.clip(1.0 - u**2, 0.0, 1.0) ** 0.6, np.float64)
+
+    def _paint(self, top: np.ndarray, bot: np.ndarray, centre: float, gap: float) -> np.ndarray:
+        """RGB float32 of the open mouth over the region: cavity, tongue, teeth, shading, grain."""
+        span = np.maximum(bot - top, 1e-3)[None, :]
+        v = np.clip((self.gy - top[None, :]) / span, 0.0, 1.0)  # 0 at the upper lip .. 1 at the lower
+        half = max(1.0, float(np.count_nonzero(bot - top > 0.5)) / 2)
+        u = np.clip((self.gx - centre) / half, -1.0, 1.0)
+        depth = (1.0 - u**2) ** 0.5
+        # cavity: darkest at the back and toward the corners; the tongue lighter at the bottom centre
+        # NOTE: the shading is strong on purpose: H.264 flattens dark, gently graded areas into a slab
+        out = CAVITY_RGB[None, None, :] * ((0.35 + 0.65 * (1.0 - u**2)) * (0.55 + 0.9 * v))[..., None]
+        tongue = np.clip((v - 0.45) / 0.55, 0.0, 1.0) ** 1.2 * depth * min(1.0, gap / (0.1 * self.mouth_w))
+        out = out * (1.0 - 0.7 * tongue[..., None]) + TONGUE_RGB * (0.7 * tongue[..., None])
+        if not self.teeth_in_portrait:
+            # upper incisors hang from the upper lip, lower teeth show a little above the lower lip
+            reach = np.clip(1.0 - (u / 0.82) ** 2, 0.0, 1.0) ** 0.5
+            up_h = np.minimum(0.42 * span, 0.15 * self.mouth_w) * reach
+            lo_h = np.minimum(0.2 * span, 0.07 * self.mouth_w) * reach
+            dy_top = self.gy - top[None, :]
+            dy_bot = bot[None, :] - self.gy
+            shade = 0.62 + 0.38 * (1.0 - np.abs(u) ** 1.5)
+            seams = np.abs(np.sin(np.pi * (u * 4.2 + 0.5)))  # incisor and canine boundaries
+            shade = shade * (0.82 + 0.18 * np.clip(seams * 4.0, 0.0, 1.0))
+            lip_shadow = 0.7 + 0.3 * np.clip(dy_top / np.maximum(0.35 * up_h, 1.0), 0.0, 1.0)
+            upper_t = np.clip(up_h - dy_top + 0.5, 0.0, 1.0) * (up_h > 0.4)
+            lower_t = np.clip(lo_h - dy_bot + 0.5, 0.0, 1.0) * (lo_h > 0.4)
+            tooth_up = TOOTH_RGB * (shade * lip_shadow)[..., None]
+            tooth_lo = TOOTH_RGB * (0.78 * shade)[..., None]
+            out = out * (1.0 - upper_t[..., None]) + tooth_up * upper_t[..., None]
+            out = out * (1.0 - lower_t[..., None]) + tooth_lo * lower_t[..., None]
+        return out + self.grain[..., None]
