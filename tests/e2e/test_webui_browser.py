@@ -56,8 +56,9 @@ WATCH_PROGRESS = """
 
 
 @contextmanager
-def chromium_page() -> Iterator[Any]:
-    """A page in Debian's chromium (headless), every wait bounded by STEP_MS; skips without it."""
+def chromium_page(locale: str = "en-US") -> Iterator[Any]:
+    """A page in Debian's chromium (headless) asking for ``locale`` (Accept-Language), every wait
+    bounded by STEP_MS; skips without it."""
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
@@ -66,7 +67,7 @@ def chromium_page() -> Iterator[Any]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale=locale)
             page.set_default_timeout(STEP_MS)
             yield page
         finally:
@@ -241,3 +242,67 @@ def test_browser_recognize_batch_and_run_again(tmp_path: Path) -> None:
         more = page.locator("#recognize-image-more")
         expect(more).to_contain_text(re.compile(r"second\s*\.png.*third\s*\.png"), timeout=STEP_MS)
     assert (ARTIFACTS / "recognize-batch.png").stat().st_size > 10_000
+
+
+def test_browser_in_chinese_then_switched_to_english(
+    tmp_path: Path, portrait: Path, speech_wav: Path
+) -> None:
+    """A browser asking for zh-CN gets the page in Chinese: labels, help texts, a job's status and
+    a refusal (per error code, the English message beside it); the switch turns it English and is
+    remembered."""
+    from playwright.sync_api import expect
+
+    settings = Settings(output_dir=tmp_path / "outputs", data_dir=tmp_path / "data")
+    with webui_server(settings) as base, chromium_page(locale="zh-CN") as page:
+        # 1. "/" opens the Chinese page: tabs, labels and help texts from the catalogue
+        page.goto(f"{base}/")
+        expect(page.locator("#tab-image-to-video-button")).to_have_text("图生视频")
+        assert page.url.rstrip("/").endswith("/ui/zh-CN")
+        fps = page.locator("#image-to-video-param-fps")
+        expect(fps).to_contain_text("帧率（FPS）")
+        expect(fps).to_contain_text("MP4 每秒的帧数")
+        expect(page.locator("#image-to-video-submit")).to_have_text("运行")
+
+        # 2. a job: its suggestion and status in Chinese
+        page.locator("#image-to-video-image input[type=file]").set_input_files(str(portrait))
+        expect(page.locator("#image-to-video-suggestion")).to_contain_text("缓慢推近")
+        page.click("#image-to-video-submit")
+        expect(page.locator('#image-to-video-progress progress[data-status="succeeded"]')).to_be_attached(
+            timeout=JOB_MS
+        )
+        expect(page.locator("#image-to-video-status")).to_contain_text("完成，用时")
+        page.screenshot(path=str(ARTIFACTS / "zh-image-to-video.png"), full_page=True)
+
+        # 3. a bad duration on the talking-head tab: refused in Chinese, the English beneath
+        page.click("#tab-talking-head-button")
+        expect(page.locator("#talking-head-param-duration")).to_contain_text("时长（秒）")
+        page.locator("#talking-head-image input[type=file]").set_input_files(str(portrait))
+        page.locator("#talking-head-audio input[type=file]").set_input_files(str(speech_wav))
+        duration = page.locator("#talking-head-param-duration textarea, #talking-head-param-duration input")
+        duration.first.fill("700")
+        duration.first.press("Tab")
+        page.click("#talking-head-submit")
+        notes = page.locator("#talking-head-notes")
+        expect(notes).to_contain_text("未提交：", timeout=STEP_MS)
+        expect(notes).to_contain_text("参数或输入不符合规则（duration）")
+        expect(notes).to_contain_text("原始信息（英文）：")
+        expect(notes).to_contain_text("700")
+        expect(page.locator("#talking-head-status")).to_have_text("失败")
+        page.screenshot(path=str(ARTIFACTS / "zh-refusal.png"), full_page=True)
+
+        # 4. the history in Chinese
+        page.click("#tab-history-button")
+        expect(page.locator("#history-table")).to_contain_text("状态")
+        expect(page.locator("#history-table")).to_contain_text("完成", timeout=STEP_MS)
+
+        # 5. the switch: English, and it stays English on the next visit
+        page.locator("#language a", has_text="English").click()
+        expect(page.locator("#tab-image-to-video-button")).to_have_text("Image to video")
+        expect(page.locator("#image-to-video-param-fps")).to_contain_text("FPS")
+        expect(page.locator("#image-to-video-submit")).to_have_text("Run")
+        page.goto(f"{base}/")
+        expect(page.locator("#tab-image-to-video-button")).to_have_text("Image to video")
+        assert page.url.rstrip("/").endswith("/ui")
+        page.screenshot(path=str(ARTIFACTS / "en-after-switch.png"), full_page=True)
+    for name in ("zh-image-to-video", "zh-refusal", "en-after-switch"):
+        assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000

@@ -19,6 +19,8 @@ from annotated_types import Ge, Gt, Le, Lt, MaxLen
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from genserve.webui.i18n import Translator
+
 # NOTE: a slider is only usable when its range is small enough to pick a value by dragging;
 # wider ranges (seeds, durations up to 600 s) get a number box with the same bounds.
 MAX_SLIDER_STEPS = 1000
@@ -117,12 +119,14 @@ def form_specs(model: type[BaseModel]) -> list[WidgetSpec]:
     return [widget_spec(name, info) for name, info in model.model_fields.items()]
 
 
-def make_widget(spec: WidgetSpec, elem_prefix: str = "") -> Any:
-    """The gradio component for ``spec`` (created inside the current Blocks context)."""
+def make_widget(spec: WidgetSpec, elem_prefix: str = "", t: Translator | None = None) -> Any:
+    """The gradio component for ``spec`` (created inside the current Blocks context), its label
+    and help text in ``t``'s language (the field's title and description are the catalogue keys)."""
     import gradio as gr
 
+    t = t or Translator()
     elem_id = f"{elem_prefix}param-{spec.name}"
-    common: dict[str, Any] = {"label": spec.label, "info": spec.info, "elem_id": elem_id}
+    common: dict[str, Any] = {"label": t(spec.label), "info": t(spec.info), "elem_id": elem_id}
     if spec.kind == "dropdown":
         return gr.Dropdown(choices=list(spec.choices), value=spec.default, **common)
     if spec.kind == "checkbox":
@@ -137,7 +141,7 @@ def make_widget(spec: WidgetSpec, elem_prefix: str = "") -> Any:
         # random seed") needs a box that can stay empty. The Params model converts the text.
         return gr.Textbox(
             value="" if spec.default is None else str(spec.default),
-            placeholder=_range_hint(spec) + " (empty = not set)",
+            placeholder=t("{range} (empty = not set)", range=_range_hint(spec, t)),
             **common,
         )
     if spec.kind == "number":
@@ -183,15 +187,15 @@ def _same(value: Any, default: Any) -> bool:
     return bool(value == default)
 
 
-def _range_hint(spec: WidgetSpec) -> str:
+def _range_hint(spec: WidgetSpec, t: Translator) -> str:
     def show(v: float | None) -> str:
         return "" if v is None else str(int(v)) if spec.integer else f"{v:g}"
 
     if spec.minimum is not None and spec.maximum is not None:
-        return f"{show(spec.minimum)} to {show(spec.maximum)}"
+        return t("{low} to {high}", low=show(spec.minimum), high=show(spec.maximum))
     if spec.minimum is not None:
-        return f"at least {show(spec.minimum)}"
-    return "a number"
+        return t("at least {low}", low=show(spec.minimum))
+    return t("a number")
 
 
 def values_from_params(specs: list[WidgetSpec], params: dict[str, Any]) -> list[Any]:

@@ -17,6 +17,7 @@ from genserve.errors import GenserveError
 from genserve.tasks import TASKS
 from genserve.webui import render
 from genserve.webui.forms import values_from_params
+from genserve.webui.i18n import N_
 
 if TYPE_CHECKING:
     from genserve.jobs.store import JobRecord
@@ -27,7 +28,7 @@ AGAIN_KEEP_S = 600.0  # the copies "run again" hands to the page are kept this l
 THUMB_PX = 160
 PARAM_CHARS = 24  # a prompt is cut in the table; the job's detail shows it whole
 CELL_CHARS = 90
-COLUMNS = ["job", "task", "backend", "status", "created", "parameters", "batch"]
+COLUMNS = [N_("job"), N_("task"), N_("backend"), N_("status"), N_("created"), N_("parameters"), N_("batch")]
 
 
 class History:
@@ -36,17 +37,18 @@ class History:
         self.service = pages.service
 
     def build(self, tabs: Any, history_tab: Any) -> None:
+        _ = self.pages.t
         with gr.Row():
-            refresh = gr.Button("Refresh", elem_id="history-refresh", size="sm")
+            refresh = gr.Button(_("Refresh"), elem_id="history-refresh", size="sm")
             batch = gr.Textbox(
-                label="Batch",
-                placeholder="a batch id (genserve batch), e.g. release; empty: every recent job",
+                label=_("Batch"),
+                placeholder=_("a batch id (genserve batch), e.g. release; empty: every recent job"),
                 elem_id="history-batch",
                 scale=4,
             )
-            show_batch = gr.Button("Show batch", elem_id="history-show-batch", size="sm")
+            show_batch = gr.Button(_("Show batch"), elem_id="history-show-batch", size="sm")
         gallery = gr.Gallery(
-            label="Recent jobs (input thumbnails; click one for details)",
+            label=_("Recent jobs (input thumbnails; click one, or a row, for details)"),
             columns=6,
             height=220,
             allow_preview=False,
@@ -54,32 +56,34 @@ class History:
             object_fit="contain",
             elem_id="history-gallery",
         )
-        table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, elem_id="history-table")
+        table = gr.Dataframe(
+            headers=[_(c) for c in COLUMNS], interactive=False, wrap=True, elem_id="history-table"
+        )
         ids = gr.State([])
         with gr.Row():
             with gr.Column():
-                job = gr.Dropdown(label="Job", choices=[], allow_custom_value=True, elem_id="history-job")
+                job = gr.Dropdown(label=_("Job"), choices=[], allow_custom_value=True, elem_id="history-job")
                 summary = gr.Markdown(elem_id="history-summary")
-                params = gr.JSON(label="Parameters", elem_id="history-params")
-                again = gr.Button("Run again with these parameters", elem_id="history-again")
+                params = gr.JSON(label=_("Parameters"), elem_id="history-params")
+                again = gr.Button(_("Run again with these parameters"), elem_id="history-again")
             with gr.Column():
-                video = gr.Video(label="Result", elem_id="history-video")
+                video = gr.Video(label=_("Result"), elem_id="history-video")
                 text = gr.Textbox(
-                    label="Text and labels (box numbers as in the JSON)",
+                    label=_("Text and labels (box numbers as in the JSON)"),
                     lines=4,
                     interactive=False,
                     visible=False,
                     elem_id="history-text",
                 )
                 boxes = gr.Gallery(
-                    label="Text found (numbered boxes)",
+                    label=_("Text found (numbered boxes)"),
                     format="png",
                     columns=2,
                     object_fit="contain",
                     visible=False,
                     elem_id="history-boxes",
                 )
-                files = gr.File(label="Download", file_count="multiple", elem_id="history-files")
+                files = gr.File(label=_("Download"), file_count="multiple", elem_id="history-files")
 
         listing = [gallery, table, ids, job]
         refresh.click(self.listing, outputs=listing, api_name="history")
@@ -115,13 +119,14 @@ class History:
             raise gr.Error(exc.message) from None
 
     def show(self, records: list[JobRecord]) -> tuple[Any, Any, list[str], Any]:
-        thumbs = [(self.thumbnail(r), f"{r.status} · {r.task} · {r.id[:8]}") for r in records]
+        status = self.status_word
+        thumbs = [(self.thumbnail(r), f"{status(r.status)} · {r.task} · {r.id[:8]}") for r in records]
         rows = [
             [
                 r.id,
                 r.task,
                 r.backend,
-                str(r.status),
+                status(r.status),
                 datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M:%S"),
                 short_params(r.request.get("params") or {}),
                 "{id}/{row}".format(**r.request["batch"]) if r.request.get("batch") else "",
@@ -130,6 +135,11 @@ class History:
         ]
         ids = [r.id for r in records]
         return thumbs, rows or [[""] * len(COLUMNS)], ids, gr.Dropdown(choices=ids)
+
+    def status_word(self, status: Any) -> str:
+        """A job's status in the table: the API's word in English (scripts read it), else translated."""
+        t = self.pages.t
+        return str(status) if t.english else t(render.STATUS_WORDS.get(str(status), str(status)))
 
     def thumbnail(self, record: JobRecord) -> Any:
         from PIL import Image, ImageOps
@@ -160,11 +170,12 @@ class History:
         outlined images (``shown`` then shows only the players that fit the job)."""
         if not job_id:
             return "", None, None, None, "", None
+        _ = self.pages.t
         try:
             caller = self.pages.caller(request)
             view = self.service.view(self.service.get(job_id, caller))
         except GenserveError as exc:
-            return render.error_markdown(exc.message, "Cannot show it"), None, None, None, "", None
+            return render.error_markdown(exc, _, N_("Cannot show it")), None, None, None, "", None
         result = view.get("result") or {}
         shown = {"requested": view["params"], "effective": result.get("parameters") or {}}
         files = []
@@ -174,11 +185,16 @@ class History:
             except GenserveError:
                 continue
         succeeded = view["status"] == "succeeded"
-        summary = f"**{view['task']}** on `{view['backend']}`: {render.STATUS_WORDS.get(view['status'])}"
-        notes = render.notes_markdown(view)
+        summary = _(
+            "**{task}** on `{backend}`: {status}",
+            task=_(TASKS[view["task"]].title) if view["task"] in TASKS else view["task"],
+            backend=view["backend"],
+            status=_(render.STATUS_WORDS.get(view["status"], view["status"])),
+        )
+        notes = render.notes_markdown(view, _)
         summary += "\n\n" + notes if notes else ""
         if view["task"] == "recognize":
-            text = render.recognized_text(result) if succeeded and result else ""
+            text = render.recognized_text(result, _) if succeeded and result else ""
             gallery = self.pages.boxes_gallery(view, caller) if succeeded else None
             return summary, shown, None, files or None, text, gallery
         video = render.output_file(view, self.service, "video/", caller) if succeeded else None
@@ -194,18 +210,20 @@ class History:
 
     def again(self, job_id: str | None, request: gr.Request) -> list[Any]:
         """Switch to the job's task tab with its inputs, backend and parameters filled in."""
-        skip_all = [gr.skip() for tab in self.pages.tabs.values() for _ in tab.fields]
+        _ = self.pages.t
+        skip_all = [gr.skip() for tab in self.pages.tabs.values() for _field in tab.fields]
         if not job_id:
-            return [gr.skip(), "Pick a job first.", *skip_all]
+            return [gr.skip(), _("Pick a job first."), *skip_all]
         try:
             record = self.service.get(job_id, self.pages.caller(request))
         except GenserveError as exc:
-            return [gr.skip(), render.error_markdown(exc.message, "Cannot run it again"), *skip_all]
-        out: list[Any] = [gr.Tabs(selected=record.task), f"Filled the {record.task} tab from job `{job_id}`."]
+            return [gr.skip(), render.error_markdown(exc, _, N_("Cannot run it again")), *skip_all]
+        filled = _("Filled the {task} tab from job `{job}`.", task=_(TASKS[record.task].title), job=job_id)
+        out: list[Any] = [gr.Tabs(selected=record.task), filled]
         inputs = named_copies(self.input_files(record), record.request.get("input_names") or {})
         for task, tab in self.pages.tabs.items():
             if task != record.task:
-                out.extend(gr.skip() for _ in tab.fields)
+                out.extend(gr.skip() for _field in tab.fields)
                 continue
             out.extend(str(inputs[m.name][0]) if inputs.get(m.name) else None for m in TASKS[task].inputs)
             out.extend([str(p) for p in inputs.get(name, [])[1:]] or None for name in tab.more)

@@ -9,6 +9,7 @@ same queue the REST API feeds; the tab then follows the job's record until it fi
 from __future__ import annotations
 
 import contextlib
+import html
 import queue
 import shutil
 import tempfile
@@ -28,6 +29,7 @@ from genserve.service import Service, Submission, Upload
 from genserve.tasks import TASKS, TaskSpec
 from genserve.webui import render
 from genserve.webui.forms import WidgetSpec, form_specs, make_widget, params_from_values
+from genserve.webui.i18n import DEFAULT, LANGUAGES, N_, Translator
 from genserve.webui.presets import PRESET_NAMES, preset
 from genserve.webui.suggest import suggest_for_file
 
@@ -73,9 +75,20 @@ def slug(task: str) -> str:
 
 
 class Pages:
-    def __init__(self, service: Service, access: Access | None = None) -> None:
+    """The page in one language (``lang``: a key of ``i18n.LANGUAGES``; ``translator`` overrides it)."""
+
+    def __init__(
+        self,
+        service: Service,
+        access: Access | None = None,
+        lang: str = DEFAULT,
+        translator: Translator | None = None,
+        ui_path: str = "/ui",
+    ) -> None:
         self.service = service
         self.access = access or Access(service.settings, service.sessions)
+        self.t = translator or Translator(lang)
+        self.ui_path = ui_path
         self.tabs: dict[str, TaskTab] = {}
 
     # --- who is asking -------------------------------------------------------------------------
@@ -92,19 +105,33 @@ class Pages:
     # --- the whole UI --------------------------------------------------------------------------
 
     def build(self) -> gr.Blocks:
+        _ = self.t
         with gr.Blocks(title="genserve") as demo:
             with gr.Row():
                 gr.Markdown(
-                    "# genserve\nTry parameters here; the same jobs run through the REST API "
-                    "(`/v1`, docs at [/docs](/docs)) and the CLI."
+                    "# genserve\n"
+                    + _(
+                        "Try parameters here; the same jobs run through the REST API "
+                        "(`/v1`, docs at [/docs](/docs)) and the CLI."
+                    )
                 )
+                # the language switch: a link that remembers the choice (a cookie) and opens the page
+                # (HTML: gradio opens Markdown links in a new tab)
+                switch = " · ".join(
+                    f"<b>{html.escape(name)}</b>"
+                    if code == self.t.lang
+                    else f'<a href="{self.ui_path}/lang/{code}" target="_self">{html.escape(name)}</a>'
+                    for code, name in LANGUAGES.items()
+                )
+                gr.HTML(switch, elem_id="language")
                 if self.access.enabled:
-                    gr.Markdown("[Sign out](/logout)", elem_id="sign-out")
+                    sign_out = _("Sign out")
+                    gr.Markdown(f"[{sign_out}](/logout)", elem_id="sign-out")
             with gr.Tabs() as tabs:
                 for spec in TASKS.values():
-                    with gr.Tab(spec.title, id=spec.name, elem_id=f"tab-{spec.name}"):
+                    with gr.Tab(_(spec.title), id=spec.name, elem_id=f"tab-{spec.name}"):
                         self.tabs[spec.name] = self.task_tab(spec)
-                with gr.Tab("History", id="history", elem_id="tab-history") as history_tab:
+                with gr.Tab(_("History"), id="history", elem_id="tab-history") as history_tab:
                     from genserve.webui.history import History
 
                     History(self).build(tabs, history_tab)
@@ -113,13 +140,18 @@ class Pages:
     # --- one task ------------------------------------------------------------------------------
 
     def task_tab(self, spec: TaskSpec) -> TaskTab:
+        _ = self.t
         name = spec.name
         tab = TaskTab(spec=spec, specs=form_specs(spec.params_model))
-        gr.Markdown(spec.description)
+        gr.Markdown(_(spec.description))
         with gr.Row():
             with gr.Column(scale=1):
                 for media in spec.inputs:
-                    label = f"{media.name.capitalize()}: {media.description}"
+                    label = _(
+                        "{name}: {description}",
+                        name=_(media.name.capitalize()),
+                        description=_(media.description),
+                    )
                     box: Any
                     if media.kind == "audio":
                         box = gr.Audio(type="filepath", label=label, elem_id=f"{name}-{media.name}")
@@ -128,53 +160,57 @@ class Pages:
                     tab.media.append(box)
                     if media.multiple:
                         tab.more[media.name] = gr.File(
-                            label=f"More {media.kind}s: read in the same job, after the one above",
+                            label=_(
+                                "More {kind}s: read in the same job, after the one above", kind=_(media.kind)
+                            ),
                             file_count="multiple",
                             file_types=[media.kind],
                             elem_id=f"{name}-{media.name}-more",
                         )
                 suggestion_text = gr.Markdown(visible=False, elem_id=f"{name}-suggestion")
-                accept = gr.Button("Use this suggestion", visible=False, elem_id=f"{name}-accept", size="sm")
+                accept = gr.Button(
+                    _("Use this suggestion"), visible=False, elem_id=f"{name}-accept", size="sm"
+                )
                 suggested = gr.State({})
                 presets = gr.Radio(
-                    list(PRESET_NAMES),
+                    [(_(preset_name), preset_name) for preset_name in PRESET_NAMES],
                     value="Standard",
-                    label="Preset",
-                    info="Fills the speed/quality fields; Standard is the recommended defaults.",
+                    label=_("Preset"),
+                    info=_("Fills the speed/quality fields; Standard is the recommended defaults."),
                     elem_id=f"{name}-preset",
                 )
                 tab.backend = self.backend_picker(name)
-                with gr.Accordion("Parameters", open=True):
-                    tab.widgets = [make_widget(s, f"{name}-") for s in tab.specs]
+                with gr.Accordion(_("Parameters"), open=True):
+                    tab.widgets = [make_widget(s, f"{name}-", self.t) for s in tab.specs]
                 with gr.Row():
-                    submit = gr.Button("Run", variant="primary", elem_id=f"{name}-submit")
-                    cancel = gr.Button("Cancel", elem_id=f"{name}-cancel")
+                    submit = gr.Button(_("Run"), variant="primary", elem_id=f"{name}-submit")
+                    cancel = gr.Button(_("Cancel"), elem_id=f"{name}-cancel")
                 # the job's state, warnings and refusals right under the button that started it
                 status = gr.Markdown(elem_id=f"{name}-status")
                 bar = ProgressBar(elem_id=f"{name}-progress")
                 notes = gr.Markdown(elem_id=f"{name}-notes")
                 shown = gr.State("")  # the status shown: a refusal or failure is cleared by a new input
             with gr.Column(scale=1):
-                job_id = gr.Textbox(label="Job id", interactive=False, elem_id=f"{name}-job")
+                job_id = gr.Textbox(label=_("Job id"), interactive=False, elem_id=f"{name}-job")
                 outputs: list[Any]
                 if name in VIDEO_TASKS:
-                    outputs = [gr.Video(label="Result", autoplay=True, elem_id=f"{name}-video")]
+                    outputs = [gr.Video(label=_("Result"), autoplay=True, elem_id=f"{name}-video")]
                 else:
                     outputs = [
                         gr.Textbox(
-                            label="Text and labels (box numbers as in the JSON)",
+                            label=_("Text and labels (box numbers as in the JSON)"),
                             lines=4,
                             interactive=False,
                             elem_id=f"{name}-text",
                         ),
                         gr.Gallery(
-                            label="Text found (numbered boxes), one picture per image",
+                            label=_("Text found (numbered boxes), one picture per image"),
                             format="png",
                             columns=2,
                             object_fit="contain",  # a page or a banner shown whole, not cropped
                             elem_id=f"{name}-boxes",
                         ),
-                        gr.JSON(label="Result (JSON)", elem_id=f"{name}-json"),
+                        gr.JSON(label=_("Result (JSON)"), elem_id=f"{name}-json"),
                     ]
 
         # the suggestion: shown after an upload, applied only when the user accepts it
@@ -223,14 +259,17 @@ class Pages:
             (r["backend"] for r in usable if r["default"]), usable[0]["backend"] if usable else None
         )
         missing = [r for r in rows if not r["available"]]
-        info = "Backends that can run here."
+        _ = self.t
+        info = _("Backends that can run here.")
         if missing:
             names = ", ".join(r["backend"] for r in missing)
-            info += f" Not here: {names} (`genserve backends` says why and how to install them)."
+            info += _(
+                " Not here: {names} (`genserve backends` says why and how to install them).", names=names
+            )
         return gr.Dropdown(
-            choices=[(f"{r['backend']}: {r['description']}", r["backend"]) for r in usable],
+            choices=[(f"{r['backend']}: {_(r['description'])}", r["backend"]) for r in usable],
             value=default,
-            label="Backend",
+            label=_("Backend"),
             info=info,
             elem_id=f"{task}-backend",
         )
@@ -241,7 +280,7 @@ class Pages:
         found = suggest_for_file(task, path)
         if found is None:
             return gr.Markdown(visible=False), gr.Button(visible=False), {}
-        return gr.Markdown(found.describe(), visible=True), gr.Button(visible=True), found.params
+        return gr.Markdown(found.describe(self.t), visible=True), gr.Button(visible=True), found.params
 
     def _accept(self, tab: TaskTab, chosen: dict[str, Any]) -> list[Any]:
         values = [gr.skip() if spec.name not in chosen else chosen[spec.name] for spec in tab.specs]
@@ -264,8 +303,9 @@ class Pages:
                 sub = self.submission(tab, media, backend, widget_values, caller.owner, more)
                 record = self.service.submit(sub)
             except GenserveError as exc:
-                refused = render.status_line({"id": "-", "status": "failed"})
-                yield [refused, render.error_markdown(exc.message), "", *self.empty(tab), "", "refused"]
+                refused = render.status_line({"id": "-", "status": "failed"}, self.t)
+                notes = render.error_markdown(exc, self.t)
+                yield [refused, notes, "", *self.empty(tab), "", "refused"]
                 return
             yield from self.follow(tab, record.id, caller)
 
@@ -324,10 +364,9 @@ class Pages:
                 with contextlib.suppress(queue.Empty):
                     events.get(timeout=POLL_S)
 
-    @staticmethod
-    def state(view: dict[str, Any]) -> list[Any]:
+    def state(self, view: dict[str, Any]) -> list[Any]:
         """The status line, the notes and the job id of ``view``."""
-        return [render.status_line(view), render.notes_markdown(view), view["id"]]
+        return [render.status_line(view, self.t), render.notes_markdown(view, self.t), view["id"]]
 
     @staticmethod
     def empty(tab: TaskTab) -> list[Any]:
@@ -350,7 +389,7 @@ class Pages:
         result = view.get("result")
         if view["status"] != "succeeded" or not result:
             return [None, None, result]
-        return [render.recognized_text(result), self.boxes_gallery(view, caller), result]
+        return [render.recognized_text(result, self.t), self.boxes_gallery(view, caller), result]
 
     def boxes_gallery(self, view: dict[str, Any], caller: Caller) -> list[tuple[Any, str]] | None:
         """Each input image with its text blocks outlined, captioned with the uploaded file's name."""
@@ -366,13 +405,16 @@ class Pages:
         ] or None
 
     def _cancel(self, job_id: str, request: gr.Request) -> str:
+        _ = self.t
         if not job_id:
-            return "Nothing to cancel: start a job first."
+            return _("Nothing to cancel: start a job first.")
         try:
             record = self.service.cancel(job_id, self.caller(request))
         except GenserveError as exc:
-            return render.error_markdown(exc.message, "Not canceled")
-        return "Canceled." if record.status == "canceled" else "Cancel requested: it stops at its next step."
+            return render.error_markdown(exc, self.t, N_("Not canceled"))
+        if record.status == "canceled":
+            return _("Canceled.")
+        return _("Cancel requested: it stops at its next step.")
 
 
 def copy_upload(path: Path) -> Upload:

@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from genserve.tasks import get_task
+from genserve.webui.i18n import N_
 
-PRESET_NAMES: tuple[str, ...] = ("Fast", "Standard", "High quality")
+PRESET_NAMES: tuple[str, ...] = (N_("Fast"), N_("Standard"), N_("High quality"))
 
 # NOTE: changes against each task's defaults. Image-to-video defaults (512p, 16 frames, 8 fps,
 # 50 steps, guidance 9) and talking-head defaults (1024 px, 25 steps) come from documents 001/002;

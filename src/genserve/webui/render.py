@@ -1,7 +1,8 @@
 """What the page shows of a job: its state with a progress bar, and its result in plain words.
 
 Everything here reads the job view the API also returns (``Service.view``), so the page and the
-API never disagree about a job.
+API never disagree about a job. Each function takes the page's :class:`~genserve.webui.i18n.Translator`
+(``t``); job data (texts found, file names, the English message of a refusal) is shown as it is.
 """
 
 from __future__ import annotations
@@ -12,17 +13,44 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from genserve.webui.i18n import N_, Translator
+
+ENGLISH = Translator("en")
+
 STATUS_WORDS = {
-    "queued": "Waiting in the queue",
-    "running": "Running",
-    "succeeded": "Done",
-    "failed": "Failed",
-    "canceled": "Canceled",
+    "queued": N_("Waiting in the queue"),
+    "running": N_("Running"),
+    "succeeded": N_("Done"),
+    "failed": N_("Failed"),
+    "canceled": N_("Canceled"),
+}
+
+# what each error code (genserve.errors) means, shown in the page's language above the English
+# message of the refusal (the error codes are stable; the REST API and the CLI say the English)
+CODE_HEADLINES = {
+    "internal_error": N_("Something went wrong on the server"),
+    "invalid_input": N_("A parameter or an input breaks a rule"),
+    "unsupported_media": N_("A file is not the kind of media expected"),
+    "too_large": N_("A file or an image is too large"),
+    "not_found": N_("Not found"),
+    "method_not_allowed": N_("This action is not allowed here"),
+    "range_not_satisfiable": N_("The requested part of the file does not exist"),
+    "backend_unavailable": N_("The backend cannot run here"),
+    "out_of_memory": N_("Out of memory, even with lighter settings"),
+    "timeout": N_("It took longer than allowed"),
+    "canceled": N_("The job was canceled"),
+    "conflict": N_("This conflicts with the job's state"),
+    "unauthorized": N_("Sign in with a valid API key"),
+    "forbidden": N_("This address is not allowed"),
+    "rate_limited": N_("Too many jobs at once for this key"),
+    "server_unreachable": N_("The server did not answer"),
 }
 
 
-def _seconds(value: float) -> str:
-    return f"{value:.0f} s" if value < 90 else f"{value / 60:.1f} min"
+def _seconds(value: float, t: Translator = ENGLISH) -> str:
+    if value < 90:
+        return t("{n} s", n=round(value))
+    return t("{n} min", n=round(value / 60, 1))
 
 
 def running_eta(view: dict[str, Any], now: float | None = None) -> float | None:
@@ -36,33 +64,33 @@ def running_eta(view: dict[str, Any], now: float | None = None) -> float | None:
     return max(0.0, elapsed * (total - step) / step)
 
 
-def status_line(view: dict[str, Any]) -> str:
+def status_line(view: dict[str, Any], t: Translator = ENGLISH) -> str:
     """The job's state in words: queue position and ETA while queued, steps and time left while
     running, the outcome when finished (plain text: a gradio_client caller reads it as it is)."""
     status = view["status"]
-    words = STATUS_WORDS.get(status, status)
+    words = t(STATUS_WORDS[status]) if status in STATUS_WORDS else status
     detail = ""
     if status == "queued":
         position = view.get("queue_position")
         if position is not None:
-            detail = f"position {position + 1} in the queue" if position else "next in the queue"
+            detail = t("position {n} in the queue", n=position + 1) if position else t("next in the queue")
         if view.get("eta_s") is not None:
-            detail += f", starts in about {_seconds(view['eta_s'])}"
+            detail += t(", starts in about {time}", time=_seconds(view["eta_s"], t))
     elif status == "running":
         progress = view.get("progress") or {}
         step, total = progress.get("step") or 0, progress.get("total") or 0
         if total:
-            detail = f"step {step} of {total}"
+            detail = t("step {step} of {total}", step=step, total=total)
             eta = running_eta(view)
             if eta is not None:
-                detail += f", about {_seconds(eta)} left"
+                detail += t(", about {time} left", time=_seconds(eta, t))
         else:
-            detail = "loading the model"
+            detail = t("loading the model")
     elif status == "succeeded":
         result = view.get("result") or {}
         if result.get("duration_sec") is not None:
-            detail = f"in {result['duration_sec']:.1f} s"
-    return f"{words}: {detail}" if detail and status != "succeeded" else f"{words} {detail}".strip()
+            return t("Done in {seconds:.1f} s", seconds=result["duration_sec"])
+    return t("{status}: {detail}", status=words, detail=detail) if detail else words
 
 
 def progress_html(view: dict[str, Any]) -> str:
@@ -80,30 +108,50 @@ def progress_html(view: dict[str, Any]) -> str:
     )
 
 
-def notes_markdown(view: dict[str, Any]) -> str:
+def notes_markdown(view: dict[str, Any], t: Translator = ENGLISH) -> str:
     """Warnings, degradation and errors in plain words (empty when there is nothing to say)."""
     lines: list[str] = []
     result = view.get("result") or {}
     if view["status"] == "failed":
         message = view.get("message") or result.get("message") or "the job failed"
-        lines.append(f"**Error** ({view.get('error') or 'failed'}): {message}")
+        lines.append(refusal_markdown(message, view.get("error") or "internal_error", t, N_("Error")))
     if view["status"] == "canceled":
-        lines.append("The job was canceled.")
+        lines.append(t("The job was canceled."))
     degraded = result.get("degraded") or []
     if degraded:
         lines.append(
-            "**Ran out of memory**, so it was retried with lighter settings: "
-            + "; ".join(degraded)
-            + ". The result is smaller or shorter than asked."
+            t(
+                "**Ran out of memory**, so it was retried with lighter settings: {steps}. "
+                "The result is smaller or shorter than asked.",
+                steps="; ".join(degraded),
+            )
         )
     warnings = list(dict.fromkeys([*(view.get("warnings") or []), *(result.get("warnings") or [])]))
-    lines.extend(f"**Note:** {w}" for w in warnings)
+    lines.extend(t("**Note:** {warning}", warning=w) for w in warnings)
     return "\n\n".join(lines)
 
 
-def error_markdown(message: str, what: str = "Not submitted") -> str:
-    """A refused action (the teaching message of the exception), shown inline."""
-    return f"**{what}:** {message}"
+def refusal_markdown(
+    message: str,
+    code: str = "invalid_input",
+    t: Translator = ENGLISH,
+    what: str = N_("Not submitted"),
+    argument: str | None = None,
+) -> str:
+    """A refused action, shown inline: in English the teaching message itself; in another language
+    what the error code means (and the argument it names), with the English message on a detail line."""
+    if t.english:
+        return f"**{t(what)}:** {message}"
+    headline = t(CODE_HEADLINES.get(code, CODE_HEADLINES["internal_error"]))
+    if argument:
+        headline = t("{headline} (`{argument}`)", headline=headline, argument=argument)
+    shown = t("**{what}:** {message}", what=t(what), message=headline)
+    return shown + "\n\n" + t("*Original message (English):* {message}", message=message)
+
+
+def error_markdown(exc: Any, t: Translator = ENGLISH, what: str = N_("Not submitted")) -> str:
+    """A refused action from the GenserveError that refused it."""
+    return refusal_markdown(exc.message, exc.code, t, what, getattr(exc, "argument", None))
 
 
 def output_file(view: dict[str, Any], service: Any, media_prefix: str, caller: Any) -> Path | None:
@@ -120,7 +168,7 @@ def result_items(result: dict[str, Any]) -> list[dict[str, Any]]:
     return list(result.get("items") or [result])
 
 
-def recognized_text(result: dict[str, Any]) -> str:
+def recognized_text(result: dict[str, Any], t: Translator = ENGLISH) -> str:
     """A recognize result as text: per image its name, each text block with the number drawn on
     its box (the block's index in the JSON), then its labels."""
     items = result_items(result)
@@ -130,13 +178,13 @@ def recognized_text(result: dict[str, Any]) -> str:
         blocks = item.get("text_blocks") or []
         lines.extend(f"{i}  {block.get('text', '')}" for i, block in enumerate(blocks))
         if not blocks:
-            lines.append("(no text found)")
+            lines.append(t("(no text found)"))
         objects = item.get("objects") or []
         if objects:
             names = ", ".join(
                 f"{o.get('label_zh') or o.get('label')} ({float(o.get('score', 0)):.0%})" for o in objects
             )
-            lines.append(f"Labels: {names}")
+            lines.append(t("Labels: {names}", names=names))
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from genserve.errors import GenserveError
+from genserve.webui.i18n import N_, Translator
 
 # NOTE: aspect thresholds. 4:5 and taller reads as a portrait (phone photos, people); 16:10 and
 # wider as a landscape (scenery, banners), where a slow pan shows the width a zoom would crop.
@@ -20,13 +21,20 @@ SMALL_SHORT_SIDE = 384
 
 @dataclass(frozen=True)
 class Suggestion:
-    title: str
-    reason: str
+    title: str  # a catalogue key (English)
+    reason: str  # a catalogue key, formatted with ``values``
     params: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
 
-    def describe(self) -> str:
+    def describe(self, t: Translator | None = None) -> str:
+        t = t or Translator()
         changes = ", ".join(f"{k} = {v!r}" for k, v in self.params.items())
-        return f"**Suggestion: {self.title}.** {self.reason} Accepting sets {changes}."
+        return t(
+            "**Suggestion: {title}.** {reason} Accepting sets {changes}.",
+            title=t(self.title),
+            reason=t(self.reason, **self.values),
+            changes=changes,
+        )
 
 
 def suggest(task: str, width: int, height: int, face: bool = False) -> Suggestion | None:
@@ -37,25 +45,39 @@ def suggest(task: str, width: int, height: int, face: bool = False) -> Suggestio
     aspect = width / height
     if aspect <= PORTRAIT_MAX_ASPECT or (face and aspect < LANDSCAPE_MIN_ASPECT):
         # "slowly" makes the prompt-driven motion gentle (half speed) on the camera backend too
-        shape = "a portrait" if aspect <= PORTRAIT_MAX_ASPECT else "a portrait (a face)"
+        reason = (
+            N_(
+                "The image is a portrait ({width}x{height}); a slow push towards the subject keeps it "
+                "in frame, where a pan would run out of room."
+            )
+            if aspect <= PORTRAIT_MAX_ASPECT
+            else N_(
+                "The image is a portrait (a face, {width}x{height}); a slow push towards the subject "
+                "keeps it in frame, where a pan would run out of room."
+            )
+        )
         return Suggestion(
-            "gentle zoom-in",
-            f"The image is {shape} ({width}x{height}); a slow push towards the subject keeps it "
-            "in frame, where a pan would run out of room.",
+            N_("gentle zoom-in"),
+            reason,
             {"prompt": "the camera zooming in slowly on the subject", "motion": "auto"},
+            {"width": width, "height": height},
         )
     if aspect >= LANDSCAPE_MIN_ASPECT:
         return Suggestion(
-            "slow pan",
-            f"The image is a wide landscape ({width}x{height}, {aspect:.1f}:1); a slow pan shows "
-            "its width, where a zoom would crop it.",
+            N_("slow pan"),
+            N_(
+                "The image is a wide landscape ({width}x{height}, {aspect}:1); a slow pan shows "
+                "its width, where a zoom would crop it."
+            ),
             {"prompt": "a slow pan to the right across the scene", "motion": "auto"},
+            {"width": width, "height": height, "aspect": f"{aspect:.1f}"},
         )
     if min(width, height) < SMALL_SHORT_SIDE:
         return Suggestion(
-            "small resolution",
-            f"The image is small ({width}x{height}); a video larger than the image only adds blur.",
+            N_("small resolution"),
+            N_("The image is small ({width}x{height}); a video larger than the image only adds blur."),
             {"resolution": "256p"},
+            {"width": width, "height": height},
         )
     return None
 
