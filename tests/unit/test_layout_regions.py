@@ -120,3 +120,14 @@ def test_picodet_decoding_and_nms() -> None:
     # boxes come back in the page's pixels: a page twice the input's size doubles them
     big = region_model.postprocess([*scores, *dists], (1600, 1216))
     assert big[0].box == pytest.approx((296, 88, 520, 312), abs=0.02)
+
+
+def test_a_table_is_read_row_by_row() -> None:
+    # cells far apart (a receipt's name, quantity and price): lines of their own outside a table
+    boxes = [box(40, 100, 120, 130), box(400, 100, 420, 130), box(600, 100, 680, 130)]
+    boxes += [box(40, 150, 120, 180), box(400, 150, 420, 180), box(600, 150, 680, 180)]
+    texts = ["苹果", "1", "8.50", "牛奶", "1", "12.00"]
+    assert len(analyze(boxes, texts).lines) == 6
+    found = analyze_regions(boxes, texts, [DetectedRegion("table", (30, 90, 700, 190), 0.9)])
+    assert [line["text"] for line in found.layout.lines] == ["苹果 1 8.50", "牛奶 1 12.00"]
+    assert [texts[i] for i in found.layout.order] == texts

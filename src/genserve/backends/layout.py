@@ -88,12 +88,12 @@ class _UnionFind:
         return list(found.values())
 
 
-def _same_line(a: Rect, b: Rect) -> bool:
+def _same_line(a: Rect, b: Rect, max_gap: float = SAME_LINE_GAP) -> bool:
     overlap = min(a.y1, b.y1) - max(a.y0, b.y0)
     if overlap < SAME_LINE_OVERLAP * min(a.h, b.h):
         return False
     gap = max(a.x0, b.x0) - min(a.x1, b.x1)
-    return gap <= SAME_LINE_GAP * max(a.h, b.h)
+    return gap <= max_gap * max(a.h, b.h)
 
 
 def _same_paragraph(upper: Rect, lower: Rect) -> bool:
@@ -159,8 +159,11 @@ def xy_cut(items: list[int], rects: list[Rect]) -> list[int]:
     return xy_cut(first, rects) + xy_cut(second, rects)
 
 
-def analyze(boxes: Sequence[Box], texts: Sequence[str]) -> Layout:
-    """Group boxes into lines and paragraphs and put them in reading order."""
+def analyze(boxes: Sequence[Box], texts: Sequence[str], line_gap: float = SAME_LINE_GAP) -> Layout:
+    """Group boxes into lines and paragraphs and put them in reading order.
+
+    ``line_gap``: the widest gap inside a line, in text heights (``math.inf`` inside a table: a
+    line is a whole row, however far apart its cells)."""
     n = len(boxes)
     layout = Layout()
     if n == 0:
@@ -170,7 +173,7 @@ def analyze(boxes: Sequence[Box], texts: Sequence[str]) -> Layout:
     uf = _UnionFind(n)
     for a in range(n):
         for b in range(a + 1, n):
-            if _same_line(rects[a], rects[b]):
+            if _same_line(rects[a], rects[b], line_gap):
                 uf.union(a, b)
     lines = [sorted(group, key=lambda i: rects[i].x0) for group in uf.groups()]
     line_rects = []

@@ -4,7 +4,8 @@ Regions come from the layout model (:mod:`genserve.backends.regions`) when it is
 text box joins the region that holds most of it; boxes no region holds form regions of their own
 from the geometry (one per paragraph, as below). Regions are read in XY-cut order (columns one
 after the other), page headers and footers after the body; inside a region, lines, paragraphs
-and order come from :func:`genserve.backends.layout.analyze`.
+and order come from :func:`genserve.backends.layout.analyze`, where a table's line is a whole row
+(its cells left to right), so a table is read row by row.
 
 Without the model every paragraph is a region of type ``text`` from the geometry: the layout is
 exactly :func:`~genserve.backends.layout.analyze`'s.
@@ -12,6 +13,7 @@ exactly :func:`~genserve.backends.layout.analyze`'s.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,7 +141,11 @@ def analyze(
     out = result.layout
     for r_index, k in enumerate(ordered):
         unit = units[k]
-        sub = page_layout.analyze([boxes[i] for i in unit.members], [texts[i] for i in unit.members])
+        # inside a table a line is a whole row, read left to right (its cells are far apart)
+        line_gap = math.inf if unit.kind == "table" else page_layout.SAME_LINE_GAP
+        sub = page_layout.analyze(
+            [boxes[i] for i in unit.members], [texts[i] for i in unit.members], line_gap
+        )
         first_block, first_line, first_paragraph = len(out.order), len(out.lines), len(out.paragraphs)
         for j in sub.order:
             i = unit.members[j]

@@ -2,7 +2,7 @@
 
 suite.py      YAML suites: cases over fixed assets, checks with bounds / baseline tolerances / mostly
 registry.py   every metric's name, unit, direction, version and the weights it needs
-container.py temporal.py lipsync.py fidelity.py recognition.py cost.py   the metrics
+container.py temporal.py lipsync.py fidelity.py recognition.py documents.py cost.py   the metrics
 run.py        generate (in-process or through a server) and measure -> results document
 judge.py      non-compensatory judging of stored results against the checks and a baseline
 baseline.py   versioned baselines with metric versions and an environment fingerprint

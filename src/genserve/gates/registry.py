@@ -125,7 +125,7 @@ def metric(
     return wrap
 
 
-_MODULES = ("container", "temporal", "lipsync", "fidelity", "recognition", "cost")
+_MODULES = ("container", "temporal", "lipsync", "fidelity", "recognition", "documents", "cost")
 
 
 def all_metrics() -> dict[str, Metric]:
