@@ -168,12 +168,16 @@ def bench(model: str, args: argparse.Namespace) -> dict[str, Any]:
     torch.cuda.empty_cache()
     # 2. tuned: bf16, fused QKV, compiled denoiser, VAE decoded in chunks
     pipe, spec = _pipeline(model, torch.bfloat16)
+    if model == "svd":  # its pipeline encodes a float32 image with the VAE: cast it to bf16 first
+        pipe.vae.encoder.register_forward_pre_hook(lambda _m, a: (a[0].to(torch.bfloat16), *a[1:]))
     denoiser = getattr(pipe, DENOISER[model])
     if hasattr(pipe, "fuse_qkv_projections"):
         pipe.fuse_qkv_projections()
     if not args.no_compile:
         if model != "ltx-video":  # convolutional UNets prefer channels-last on tensor cores
-            denoiser.to(memory_format=torch.channels_last)
+            for layer in denoiser.modules():  # 2D convs only: their Conv3d weights have no such layout
+                if isinstance(layer, torch.nn.Conv2d):
+                    layer.to(memory_format=torch.channels_last)
         setattr(
             pipe, DENOISER[model], torch.compile(denoiser, mode="max-autotune-no-cudagraphs", fullgraph=False)
         )
