@@ -131,7 +131,7 @@ def rig_and_curve(other_speech: Path) -> tuple[PortraitRig, np.ndarray]:
     src = skimage.data.astronaut()
     face = detect_face(src)
     x0, y0, x1, y1 = crop_box(face, 512, 512, 0.18)
-    size = output_size(x1 - x0, y1 - y0, 192, 512)
+    size = output_size(x1 - x0, y1 - y0, 256, 512)
     base = cv2.resize(src[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
     layout = face.mapped(size[0] / (x1 - x0), size[1] / (y1 - y0), x0, y0)
     clip = load_audio(other_speech)

@@ -101,9 +101,27 @@ def detect_face(rgb: np.ndarray, use_landmarks: bool = True) -> FaceLayout:
     """
     if use_landmarks and portrait_landmarks.available():
         points = portrait_landmarks.find_landmarks(rgb)
-        if points is not None:
+        if points is not None and plausible(points):
             return layout_from_landmarks(points)
     return _detect_haar(rgb)
+
+
+def plausible(p: np.ndarray) -> bool:
+    """False for landmarks a frontal face cannot have (the predictor's fit on a profile or a non-face):
+    the lips under the nose tip, the chin under the lips, a mouth at least half as wide as the eyes
+    are apart, the nose tip in the middle 40 % of the jaw's width (a head turned less than ~35°)."""
+    eyes = float(np.hypot(*(p[42:48].mean(axis=0) - p[36:42].mean(axis=0))))
+    nose_to_chin = float(p[8, 1] - p[30, 1])
+    jaw_w = float(p[16, 0] - p[0, 0])
+    return bool(
+        eyes > 0
+        and jaw_w > 0
+        and 0.3 < (p[30, 0] - p[0, 0]) / jaw_w < 0.7
+        and nose_to_chin > 0.5 * eyes
+        and p[[50, 51, 52], 1].mean() > p[30, 1] + 0.1 * nose_to_chin
+        and p[8, 1] > p[[56, 57, 58], 1].mean() + 0.1 * nose_to_chin
+        and float(np.hypot(*(p[54] - p[48]))) > 0.5 * eyes
+    )
 
 
 def layout_from_landmarks(p: np.ndarray) -> FaceLayout:

@@ -81,9 +81,12 @@ def find_landmarks(rgb: np.ndarray) -> np.ndarray | None:
         else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
     )
     small = np.ascontiguousarray(small)
-    boxes = list(detector(small, 1 if max(small.shape[:2]) < 400 else 0))
-    if not boxes and max(small.shape[:2]) >= 400:
-        boxes = list(detector(small, 1))
+    # small faces need the detector's upsampling (each step doubles the image it scans)
+    boxes: list[Any] = []
+    for upsample in (0, 1, 2) if max(small.shape[:2]) >= 400 else (1, 2):
+        boxes = list(detector(small, upsample))
+        if boxes:
+            break
     if not boxes:
         return None
     box = max(boxes, key=lambda b: b.width() * b.height())

@@ -58,8 +58,9 @@ class LandmarkMouth:
         self.gx, self.gy = gx, gy
         # 2. the rest midline between the inner lips, corner to corner (the seam between the parts)
         upper_in, lower_in = p[[60, 61, 62, 63, 64]], p[[60, 67, 66, 65, 64]]
-        mid = (upper_in + lower_in) / 2
         self.rest_gap = float(np.max(lower_in[:, 1] - upper_in[:, 1]))
+        # where the parts split: between the inner lips, at the darkest row (where upper teeth end)
+        mid = upper_in + self._split_fraction(base, upper_in, lower_in) * (lower_in - upper_in)
         self.mid = mid
         corner_l, corner_r = (p[48] + p[60]) / 2, (p[54] + p[64]) / 2
         seam_y_l, seam_y_r = mid[0, 1], mid[-1, 1]
@@ -127,6 +128,13 @@ class LandmarkMouth:
         rng = np.random.default_rng(17)
         grain = rng.normal(0.0, 1.0, gx.shape).astype(np.float32)
         self.grain = cv2.GaussianBlur(grain, (0, 0), 0.6) * 10.0
+        # a grey photo gets a grey mouth: the painted colours keep the lower face's own saturation
+        face_rgb = base[self.rows, self.cols].reshape(-1, 3).astype(np.float32)
+        chroma = float(np.abs(face_rgb - face_rgb.mean(axis=1, keepdims=True)).mean())
+        self.colour = float(np.clip(chroma / 12.0, 0.0, 1.0))
+        self.light = float(np.clip(np.percentile(face_rgb.mean(axis=1), 90) / 235.0, 0.55, 1.0))
+        cast = face_rgb.mean(axis=0) / max(float(face_rgb.mean()), 1.0)
+        self.cast = np.clip(cast, 0.7, 1.3) ** 0.35  # the light's colour, mildly, on the teeth
         self.teeth_in_portrait = self.rest_gap > 0.06 * self.mouth_w and self._gap_is_bright(
             base, upper_in, lower_in
         )
@@ -139,6 +147,21 @@ class LandmarkMouth:
         pts = points[np.sort(keep)]
         values = griddata(pts[:, :2], pts[:, 2:], (gx, gy), method="linear", fill_value=0.0)
         return np.asarray(values, np.float32)
+
+    @staticmethod
+    def _split_fraction(base: np.ndarray, upper_in: np.ndarray, lower_in: np.ndarray) -> float:
+        """0.5 for closed lips; for a portrait showing teeth, the darkest row in the lower part of the
+        gap (under the upper teeth), so the upper teeth stay whole with the upper lip."""
+        top, bottom = float(upper_in[2, 1]), float(lower_in[2, 1])
+        if bottom - top < 4.0:
+            return 0.5
+        x0, x1 = round(upper_in[1, 0]), round(upper_in[3, 0]) + 1
+        rows = np.arange(round(top + 0.45 * (bottom - top)), round(top + 0.95 * (bottom - top)) + 1)
+        rows = rows[(rows >= 0) & (rows < base.shape[0])]
+        if len(rows) == 0 or x1 <= x0:
+            return 0.5
+        profile = base[rows, max(0, x0) : x1].astype(np.float32).mean(axis=(1, 2))
+        return float(np.clip((rows[int(np.argmin(profile))] - top) / (bottom - top), 0.45, 0.95))
 
     @staticmethod
     def _gap_is_bright(base: np.ndarray, upper_in: np.ndarray, lower_in: np.ndarray) -> bool:
@@ -225,17 +248,21 @@ class LandmarkMouth:
             # upper incisors hang from the upper lip, lower teeth show a little above the lower lip
             reach = np.clip(1.0 - (u / 0.82) ** 2, 0.0, 1.0) ** 0.5
             up_h = np.minimum(0.42 * span, 0.15 * self.mouth_w) * reach
-            lo_h = np.minimum(0.2 * span, 0.07 * self.mouth_w) * reach
+            lo_h = np.minimum(0.14 * span, 0.05 * self.mouth_w) * reach
             dy_top = self.gy - top[None, :]
             dy_bot = bot[None, :] - self.gy
             shade = 0.62 + 0.38 * (1.0 - np.abs(u) ** 1.5)
             seams = np.abs(np.sin(np.pi * (u * 4.2 + 0.5)))  # incisor and canine boundaries
-            shade = shade * (0.82 + 0.18 * np.clip(seams * 4.0, 0.0, 1.0))
+            shade = shade * (0.9 + 0.1 * np.clip(seams * 4.0, 0.0, 1.0))
             lip_shadow = 0.7 + 0.3 * np.clip(dy_top / np.maximum(0.35 * up_h, 1.0), 0.0, 1.0)
             upper_t = np.clip(up_h - dy_top + 0.5, 0.0, 1.0) * (up_h > 0.4)
             lower_t = np.clip(lo_h - dy_bot + 0.5, 0.0, 1.0) * (lo_h > 0.4)
-            tooth_up = TOOTH_RGB * (shade * lip_shadow)[..., None]
-            tooth_lo = TOOTH_RGB * (0.78 * shade)[..., None]
+            tooth = TOOTH_RGB * self.light * self.cast  # teeth are lit like the face around them
+            tooth_up = tooth * (shade * lip_shadow)[..., None]
+            tooth_lo = tooth * (0.6 * shade)[..., None]
             out = out * (1.0 - upper_t[..., None]) + tooth_up * upper_t[..., None]
             out = out * (1.0 - lower_t[..., None]) + tooth_lo * lower_t[..., None]
+        if self.colour < 1.0:
+            luma = (out @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+            out = luma + (out - luma) * self.colour
         return out + self.grain[..., None]

@@ -246,7 +246,8 @@ def lower_upper_ratio(tracks: LipTracks) -> float:
 
 
 def flat_share(frames: np.ndarray, tracks: LipTracks) -> float:
-    """Share of the open mouth's inside (between the inner lips) that is flat colour, over open frames."""
+    """Share of the open mouth's dark inside (between the inner lips, at or below the median grey there)
+    that is flat colour, over open frames."""
     flat, total = 0, 0
     for frame, pts, gap in zip(frames, tracks.landmarks, tracks.gap, strict=True):
         if gap < OPEN_GAP:
@@ -261,6 +262,7 @@ def flat_share(frames: np.ndarray, tracks: LipTracks) -> float:
         mean = cv2.blur(grey, (3, 3))
         std = np.sqrt(np.maximum(cv2.blur(grey * grey, (3, 3)) - mean * mean, 0.0))
         inside = mask.astype(bool)
+        inside &= grey <= np.median(grey[inside])  # the dark opening, not the teeth beside it
         flat += int((std[inside] < FLAT_STD).sum())
         total += int(inside.sum())
     return flat / total if total else 0.0
@@ -336,7 +338,7 @@ def lower_upper_lip_ratio(ctx: MeasureContext) -> float:
     unit="share",
     direction="lower",
     version="dlib68-1",
-    description="Share of the open mouth's inside (between the inner lips) that is flat colour "
+    description="Share of the open mouth's dark inside (between the inner lips) that is flat colour "
     "(3x3 grey std < 2; needs genserve[landmarks])",
     tasks=("talking-head",),
 )
