@@ -28,6 +28,7 @@ from genserve.errors import GenserveError, InvalidInput
 from genserve.service import Service, Submission, Upload
 from genserve.tasks import TASKS, TaskSpec
 from genserve.webui import render
+from genserve.webui.document_view import document_markdown
 from genserve.webui.forms import WidgetSpec, form_specs, make_widget, params_from_values
 from genserve.webui.i18n import DEFAULT, LANGUAGES, N_, Translator
 from genserve.webui.presets import PRESET_NAMES, preset
@@ -210,6 +211,8 @@ class Pages:
                             object_fit="contain",  # a page or a banner shown whole, not cropped
                             elem_id=f"{name}-boxes",
                         ),
+                        # the page as a document: its type, fields and items (document_view.py)
+                        gr.Markdown(elem_id=f"{name}-document"),
                         gr.JSON(label=_("Result (JSON)"), elem_id=f"{name}-json"),
                     ]
 
@@ -370,7 +373,7 @@ class Pages:
 
     @staticmethod
     def empty(tab: TaskTab) -> list[Any]:
-        return [None] * (1 if tab.spec.name in VIDEO_TASKS else 3)
+        return [None] * (1 if tab.spec.name in VIDEO_TASKS else 4)
 
     @staticmethod
     def _clear_refusal(shown: str) -> list[Any]:
@@ -388,8 +391,13 @@ class Pages:
             return [str(video) if video else None]
         result = view.get("result")
         if view["status"] != "succeeded" or not result:
-            return [None, None, result]
-        return [render.recognized_text(result, self.t), self.boxes_gallery(view, caller), result]
+            return [None, None, None, result]
+        return [
+            render.recognized_text(result, self.t),
+            self.boxes_gallery(view, caller),
+            document_markdown(result, self.t),
+            result,
+        ]
 
     def boxes_gallery(self, view: dict[str, Any], caller: Caller) -> list[tuple[Any, str]] | None:
         """Each input image with its text blocks outlined, captioned with the uploaded file's name."""
