@@ -174,3 +174,34 @@ def test_rest_api_stays_english_for_a_chinese_browser(ui: TestClient, sample_ima
     body = refused.json()
     assert body["error"] == "invalid_input" and "seed" in body["message"]
     assert not any("\u4e00" <= ch <= "\u9fff" for ch in refused.text)
+
+
+def test_genserves_own_warnings_are_shown_in_chinese(settings: Settings, sample_image: Any) -> None:
+    """The warning templates match what the code really says (a reworded warning fails here)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from genserve.device import select_device
+    from genserve.jobs.request import JobRequest, prepare
+    from genserve.tasks.talking_head import TalkingHeadParams, check
+
+    audio = SimpleNamespace(duration=2.0, samples=np.full(100, 0.5), path=None)
+    params = TalkingHeadParams(inference_steps=10, dynamic_scale=1.5)
+    _, said = check(SimpleNamespace(audio=audio, names={}), params)  # type: ignore[arg-type]
+    said += select_device("cuda", ("cpu",))[1] if not _cuda() else []
+    said += select_device("cpu", ("cuda",))[1]
+    request = JobRequest("image-to-video", {"image": sample_image}, {"steps": 10}, backend="camera")
+    said += prepare(request, settings).warnings
+    zh = Translator("zh-CN")
+    shown = [render.warning_text(w, zh) for w in said]
+    assert len(said) >= 4, said
+    untranslated = [w for w, s in zip(said, shown, strict=True) if s == w]
+    assert not untranslated, untranslated
+    assert "steps 10" not in " ".join(shown) and any(s == "camera 后端不使用参数 steps" for s in shown)
+
+
+def _cuda() -> bool:
+    from genserve.device import cuda_available
+
+    return cuda_available()

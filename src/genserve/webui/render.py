@@ -8,6 +8,7 @@ API never disagree about a job. Each function takes the page's :class:`~genserve
 from __future__ import annotations
 
 import html
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +46,39 @@ CODE_HEADLINES = {
     "rate_limited": N_("Too many jobs at once for this key"),
     "server_unreachable": N_("The server did not answer"),
 }
+
+
+# the warnings genserve's own code words (jobs/request.py, tasks/talking_head.py, device.py,
+# backends/diffusers_adapter.py), as templates: a warning that matches one is shown in the page's
+# language with its values; any other warning (a backend's own words) is shown as it is
+WARNING_TEMPLATES = (
+    N_("{name} is not used by the {backend} backend"),
+    N_("inference_steps={value} is below {limit}: motion may jitter"),
+    N_("dynamic_scale={value} is above {limit}: the mouth may look exaggerated"),
+    N_("device {device} is not usable here (no CUDA); fell back to CPU"),
+    N_("this backend does not run on {kind}; using {device}"),
+    N_("resolution {resolution} capped to a {cap}px short side by GENSERVE_I2V_MAX_SHORT_SIDE"),
+)
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+)\}", template)
+    regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+    return re.compile(regex)
+
+
+_WARNING_PATTERNS = [(template, _pattern(template)) for template in WARNING_TEMPLATES]
+
+
+def warning_text(warning: str, t: Translator = ENGLISH) -> str:
+    """A job's warning in the page's language when genserve worded it (see WARNING_TEMPLATES)."""
+    if t.english:
+        return warning
+    for template, pattern in _WARNING_PATTERNS:
+        found = pattern.fullmatch(warning)
+        if found:
+            return t(template, **found.groupdict())
+    return warning
 
 
 def _seconds(value: float, t: Translator = ENGLISH) -> str:
@@ -127,7 +161,7 @@ def notes_markdown(view: dict[str, Any], t: Translator = ENGLISH) -> str:
             )
         )
     warnings = list(dict.fromkeys([*(view.get("warnings") or []), *(result.get("warnings") or [])]))
-    lines.extend(t("**Note:** {warning}", warning=w) for w in warnings)
+    lines.extend(t("**Note:** {warning}", warning=warning_text(w, t)) for w in warnings)
     return "\n\n".join(lines)
 
 
