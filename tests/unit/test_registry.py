@@ -80,3 +80,19 @@ def test_listing_backends_does_not_import_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_svd_runs_in_fp16_on_cuda_where_the_others_take_bf16() -> None:
+    """diffusers' SVD pipeline feeds its VAE a float32 image, which only an fp16 VAE upcasts for."""
+    from types import SimpleNamespace
+
+    from genserve.backends.diffusers_adapter import _dtype_for
+    from genserve.backends.i2vgen_xl import I2VGenXLBackend
+    from genserve.backends.svd import StableVideoDiffusionBackend
+
+    fake_torch = SimpleNamespace(
+        bfloat16="bf16", float16="fp16", float32="fp32", cuda=SimpleNamespace(is_bf16_supported=lambda: True)
+    )
+    assert _dtype_for(fake_torch, "cuda:0", StableVideoDiffusionBackend.cuda_dtype) == "fp16"
+    assert _dtype_for(fake_torch, "cuda:0", I2VGenXLBackend.cuda_dtype) == "bf16"
+    assert _dtype_for(fake_torch, "cpu", StableVideoDiffusionBackend.cuda_dtype) == "fp32"

@@ -66,6 +66,7 @@ class DiffusersBackend(Backend):
     # `_class_name`s of model_index.json this pipeline can be loaded from (same components)
     compatible_pipelines: ClassVar[tuple[str, ...]] = ()
     variant: ClassVar[str | None] = None  # weight variant fetched for the default hub model ("fp16")
+    cuda_dtype: ClassVar[str | None] = None  # a dtype the model needs on CUDA (default: bf16, else fp16)
     size_multiple: ClassVar[int] = 8  # height and width must be multiples of this
     # NOTE: rough peak GPU memory (GiB) at 512p / 16 frames without memory-saving modes, measured
     # from the models' published guidance; only used to switch offload on up front when short.
@@ -113,7 +114,7 @@ class DiffusersBackend(Backend):
         self.source_kind = source.kind
         self._check_pipeline_kind(folder)
         # 2. dtype for the device, then load
-        dtype = _dtype_for(torch, device)
+        dtype = _dtype_for(torch, device, self.cuda_dtype)
         self.dtype = str(dtype).removeprefix("torch.")
         pipe_cls = getattr(diffusers, self.pipeline_class)
         pipe = pipe_cls.from_pretrained(str(folder), torch_dtype=dtype, variant=variant)
@@ -292,8 +293,11 @@ class DiffusersBackend(Backend):
             )
 
 
-def _dtype_for(torch: Any, device: str) -> Any:
+def _dtype_for(torch: Any, device: str, cuda_dtype: str | None = None) -> Any:
+    """bf16 on CUDA (fp16 without bf16 support, or the dtype a model needs there), fp32 on the CPU."""
     if device.startswith("cuda"):
+        if cuda_dtype is not None:
+            return getattr(torch, cuda_dtype)
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float32
 

@@ -20,6 +20,9 @@ class StableVideoDiffusionBackend(DiffusersBackend):
     fps_argument = "fps"  # micro-conditioning (the pipeline passes fps - 1 to the UNet)
     takes_prompt = False
     variant = "fp16"
+    # NOTE: diffusers' SVD pipeline hands the VAE a float32 image and upcasts the VAE only when it is
+    # fp16 (force_upcast); a bf16 VAE refuses the float32 input (seen on an H200 with bench/gpu_i2v.py)
+    cuda_dtype = "float16"
     unsupported_params = ("motion", "prompt", "negative_prompt", "guidance_scale")
     # NOTE: ~12 GiB at 576x1024/14 frames with decode_chunk_size 8 in fp16, rounded up.
     vram_gb = 16.0
