@@ -124,7 +124,7 @@ def red_outlines(picture: str) -> np.ndarray:
 @pytest.mark.skipif(not FONT.exists(), reason="needs fonts-wqy-microhei (scripts/setup.sh)")
 def test_recognize_returns_json_and_the_image_with_boxes(client: Client, tmp_path: Path) -> None:
     path = text_page(tmp_path / "text.png", "genserve 服务 2024")
-    status, notes, job_id, text, gallery, result = client.predict(
+    status, notes, job_id, text, gallery, _document, result = client.predict(
         handle_file(str(path)), None, "rapidocr", *form("recognize", labels=False), api_name="/run_recognize"
     )
     assert status.startswith("Done") and job_id, notes
@@ -149,7 +149,7 @@ def test_recognize_returns_json_and_the_image_with_boxes(client: Client, tmp_pat
 def test_recognize_batch_of_three_in_one_job(client: Client, tmp_path: Path) -> None:
     first = text_page(tmp_path / "first.png", "第一张 first")
     more = [text_page(tmp_path / "second.png", "Second 2"), text_page(tmp_path / "third.png", "第三 333")]
-    status, notes, job_id, text, gallery, result = client.predict(
+    status, notes, job_id, text, gallery, _document, result = client.predict(
         handle_file(str(first)),
         [handle_file(str(p)) for p in more],
         "rapidocr",
