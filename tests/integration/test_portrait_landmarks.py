@@ -174,8 +174,10 @@ def test_planted_flat_slab_fails(
 ) -> None:
     rig, opening = rig_and_curve
 
-    def slab(self: LandmarkMouth, top: np.ndarray, bot: np.ndarray, centre: float, gap: float) -> np.ndarray:
-        return np.full((*self.gx.shape, 3), 70.0, np.float32)  # one grey over the whole opening
+    def slab(
+        self: LandmarkMouth, top: np.ndarray, bot: np.ndarray, centre: float, gap: float, band: slice
+    ) -> np.ndarray:
+        return np.full((*self.gx[band].shape, 3), 70.0, np.float32)  # one grey over the whole opening
 
     monkeypatch.setattr(LandmarkMouth, "_paint", slab)
     m = measure(settings, planted(tmp_path, rig, opening, other_speech), "mouth_flat_share")

@@ -197,6 +197,7 @@ def lse_c(ctx: MeasureContext) -> float:
 # open mouth is drawn as one flat colour (a slab) rather than a shaded inside.
 
 FLAT_STD = 2.0  # grey levels: a 3x3 neighbourhood varying less than this is flat colour
+FLAT_MOUTH_PX = 48.0  # the mouth's width when its flatness is measured
 OPEN_GAP = 0.06  # inner-lip gap (of the inter-ocular distance) above which a frame counts as open
 
 
@@ -247,18 +248,31 @@ def lower_upper_ratio(tracks: LipTracks) -> float:
 
 def flat_share(frames: np.ndarray, tracks: LipTracks) -> float:
     """Share of the open mouth's dark inside (between the inner lips, at or below the median grey there)
-    that is flat colour, over open frames."""
+    that is flat colour, over open frames. Each mouth is first scaled to FLAT_MOUTH_PX wide, so the
+    figure does not depend on the video's resolution."""
     flat, total = 0, 0
     for frame, pts, gap in zip(frames, tracks.landmarks, tracks.gap, strict=True):
         if gap < OPEN_GAP:
             continue
-        poly = pts[[60, 61, 62, 63, 64, 65, 66, 67]].round().astype(np.int32)
-        mask = np.zeros(frame.shape[:2], np.uint8)
+        # 1. the mouth's box, scaled so the mouth is FLAT_MOUTH_PX wide
+        scale = FLAT_MOUTH_PX / max(float(np.hypot(*(pts[54] - pts[48]))), 1.0)
+        x0, y0 = np.floor(pts[48:68].min(axis=0)).astype(int) - 2
+        x1, y1 = np.ceil(pts[48:68].max(axis=0)).astype(int) + 3
+        x0, y0 = max(0, x0), max(0, y0)
+        crop = frame[y0:y1, x0:x1]
+        if crop.shape[0] < 3 or crop.shape[1] < 3:
+            continue
+        size = (max(3, round(crop.shape[1] * scale)), max(3, round(crop.shape[0] * scale)))
+        grey = cv2.cvtColor(cv2.resize(crop, size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+        grey = grey.astype(np.float32)
+        # 2. the inner-lip polygon in that box, eroded off the lips
+        poly = ((pts[[60, 61, 62, 63, 64, 65, 66, 67]] - [x0, y0]) * scale).round().astype(np.int32)
+        mask = np.zeros(grey.shape, np.uint8)
         cv2.fillPoly(mask, [poly], 1)
         mask = cv2.erode(mask, np.ones((3, 3), np.uint8))
         if mask.sum() < 6:
             continue
-        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        # 3. flat: the 3x3 neighbourhood's grey varies by less than FLAT_STD
         mean = cv2.blur(grey, (3, 3))
         std = np.sqrt(np.maximum(cv2.blur(grey * grey, (3, 3)) - mean * mean, 0.0))
         inside = mask.astype(bool)
@@ -337,7 +351,7 @@ def lower_upper_lip_ratio(ctx: MeasureContext) -> float:
     "mouth_flat_share",
     unit="share",
     direction="lower",
-    version="dlib68-1",
+    version="dlib68-2",
     description="Share of the open mouth's dark inside (between the inner lips) that is flat colour "
     "(3x3 grey std < 2; needs genserve[landmarks])",
     tasks=("talking-head",),
