@@ -43,7 +43,6 @@ class LandmarkMouth:
     """Precomputed fields for one portrait's lower face; ``apply`` draws any (gap, width) in place."""
 
     def __init__(self, base: np.ndarray, pts: np.ndarray) -> None:
-        self.base = base
         height, width = base.shape[:2]
         p = pts.astype(np.float64)
         self.mouth_w = float(np.hypot(*(p[54] - p[48])))
@@ -119,7 +118,11 @@ class LandmarkMouth:
                 dl = CORNER_DROP + (LOWER_SHARE - CORNER_DROP) * pr
                 upper.append((p[k_up, 0], p[k_up, 1], 0.0, du, widen(p[k_up, 0]), 0.0))
                 lower.append((p[k_lo, 0], p[k_lo, 1], 0.0, dl, widen(p[k_lo, 0]), 0.0))
-        self.fields = [self._field(np.array(s, np.float64), gx, gy) for s in (upper, lower)]
+        fields = [self._field(np.array(s, np.float64), gx, gy) for s in (upper, lower)]
+        # per part: (displacement per pixel of gap, per unit of width), (H, W, 2) each
+        self.parts = [(np.ascontiguousarray(f[..., :2]), np.ascontiguousarray(f[..., 2:])) for f in fields]
+        self.lx, self.ly = gx - x0, gy - y0  # region coordinates
+        self.region = np.ascontiguousarray(base[y0:y1, x0:x1])
         self.mid_x, self.mid_y, self.mid_wx = (
             mx,
             my,
@@ -201,18 +204,12 @@ class LandmarkMouth:
         # 1. each part's displacement this frame, inverted by fixed-point iteration: src = p - D(src)
         #    (the upper part moves little: one step is exact to a hundredth of a pixel)
         maps = []
-        for steps, field in zip((1, 3), self.fields, strict=True):
-            disp = np.ascontiguousarray(gap * field[..., :2] + width * field[..., 2:])
-            qx, qy = self.gx, self.gy
-            for _ in range(steps):
-                d = cv2.remap(
-                    disp,
-                    qx - self.cols.start,
-                    qy - self.rows.start,
-                    cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_REPLICATE,
-                )
-                qx, qy = self.gx - d[..., 0], self.gy - d[..., 1]
+        for steps, (per_gap, per_width) in zip((1, 3), self.parts, strict=True):
+            disp = cv2.addWeighted(per_gap, gap, per_width, width, 0.0)
+            qx, qy = self.lx - disp[..., 0], self.ly - disp[..., 1]  # the first step: D at p itself
+            for _ in range(steps - 1):
+                d = cv2.remap(disp, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                qx, qy = self.lx - d[..., 0], self.ly - d[..., 1]
             maps.append((qx, qy))
         # 2. where the mouth opens: the displaced midline of each part, column by column
         xs = self.gx[0]
@@ -222,7 +219,7 @@ class LandmarkMouth:
         use_upper = self.gy < split[None, :]
         map_x = np.where(use_upper, maps[0][0], maps[1][0])
         map_y = np.where(use_upper, maps[0][1], maps[1][1])
-        out = cv2.remap(self.base, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+        out = cv2.remap(self.region, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
         # 3. the inside of the mouth, anti-aliased against the lips, on the rows it spans
         if open_cols.any():
             y0 = max(0, int(np.floor(top[open_cols].min())) - 1 - self.rows.start)
