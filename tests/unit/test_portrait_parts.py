@@ -7,7 +7,7 @@ import pytest
 import skimage.data
 
 from genserve.backends import portrait_landmarks
-from genserve.backends.portrait_face import crop_box, detect_face, output_size
+from genserve.backends.portrait_face import crop_box, detect_face, output_size, plausible
 from genserve.backends.portrait_motion import blink_curve, head_path
 from genserve.backends.portrait_warp import PortraitRig
 from genserve.errors import InvalidInput
@@ -123,3 +123,31 @@ def test_landmark_mouth_drops_the_jaw_and_keeps_the_upper_lip(astronaut: np.ndar
     inside = opened[mid_y - 2 : mid_y + 3, x - 6 : x + 7].astype(float)
     assert inside.mean() < 90 and inside.std() > 3
     assert np.array_equal(rig.render(0.0, 0.0, 0.0, 0.0, 0.0), astronaut)  # rest pose: the portrait
+
+
+@pytest.mark.skipif(not portrait_landmarks.available(), reason="needs genserve[landmarks]")
+def test_landmarks_of_a_turned_head_fall_back_to_haar(
+    astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    points = portrait_landmarks.find_landmarks(astronaut)
+    assert points is not None and plausible(points)
+    turned = points.copy()
+    turned[27:36, 0] += 0.3 * (points[16, 0] - points[0, 0])  # the nose near the cheek: a head turned away
+    assert not plausible(turned)
+    monkeypatch.setattr(portrait_landmarks, "find_landmarks", lambda rgb: turned)
+    assert detect_face(astronaut).detector == "haar"
+
+
+@pytest.mark.skipif(not portrait_landmarks.available(), reason="needs genserve[landmarks]")
+def test_blink_closes_the_lids_along_the_eye_landmarks(astronaut: np.ndarray) -> None:
+    face = detect_face(astronaut)
+    assert face.landmarks is not None
+    rig = PortraitRig(astronaut, face)
+    shut = rig.render(0.0, 1.0, 0.0, 0.0, 0.0)
+    for eye in (slice(36, 42), slice(42, 48)):
+        pts = face.landmarks[eye]
+        x0, x1 = int(pts[:, 0].min()), int(pts[:, 0].max()) + 1
+        y0, y1 = int(pts[:, 1].min()), int(pts[:, 1].max()) + 1
+        before, after = astronaut[y0:y1, x0:x1].astype(float), shut[y0:y1, x0:x1].astype(float)
+        assert np.abs(after - before).mean() > 10  # the open eye is covered
+        assert after.std() < before.std()  # by smooth lid skin, not the eye's dark and white
