@@ -262,6 +262,7 @@ def test_browser_in_chinese_then_switched_to_english(
         expect(fps).to_contain_text("帧率（FPS）")
         expect(fps).to_contain_text("MP4 每秒的帧数")
         expect(page.locator("#image-to-video-submit")).to_have_text("运行")
+        expect(page.locator("#image-to-video-image")).to_contain_text("点击上传")  # gradio's own words
 
         # 2. a job: its suggestion and status in Chinese
         page.locator("#image-to-video-image input[type=file]").set_input_files(str(portrait))
@@ -300,6 +301,7 @@ def test_browser_in_chinese_then_switched_to_english(
         expect(page.locator("#tab-image-to-video-button")).to_have_text("Image to video")
         expect(page.locator("#image-to-video-param-fps")).to_contain_text("FPS")
         expect(page.locator("#image-to-video-submit")).to_have_text("Run")
+        expect(page.locator("#image-to-video-image")).to_contain_text("Click to Upload")  # gradio's, too
         page.goto(f"{base}/")
         expect(page.locator("#tab-image-to-video-button")).to_have_text("Image to video")
         assert page.url.rstrip("/").endswith("/ui")

@@ -18,6 +18,15 @@ from genserve.errors import missing_extra
 
 UI_PATH = "/ui"
 
+# NOTE: gradio's own words on the page (upload boxes, its components' buttons) follow the browser's
+# navigator.language, read once when its frontend starts (gradio/templates/frontend/assets/i18n-*.js,
+# before gradio's `head` is added); the page's HTML sets it to the page's language first, so a
+# Chinese browser switched to English gets those in English too.
+LOCALE_SCRIPT = (
+    "<script>for (const name of ['language', 'languages']) Object.defineProperty(navigator, name, "
+    "{get: () => name === 'language' ? 'LANG' : ['LANG'], configurable: true});</script>"
+)
+
 
 def mount(app: Any, service: Any) -> None:
     """Mount the UI on ``app`` (a FastAPI app) over ``service`` (a genserve.service.Service)."""
@@ -68,16 +77,21 @@ def mount(app: Any, service: Any) -> None:
 
 class PageLanguage:
     """ASGI middleware: a browser opening ``/ui/`` gets the page in the remembered language (the
-    switch's cookie), else in its ``Accept-Language``; English stays at ``/ui/``."""
+    switch's cookie), else in its ``Accept-Language``; English stays at ``/ui/``. Each page's HTML
+    sets gradio's own language to the page's (LOCALE_SCRIPT)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] in (UI_PATH, f"{UI_PATH}/"):
-            from genserve.api.access import cookie
-            from genserve.webui.i18n import COOKIE, DEFAULT, negotiate, page_path
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        from genserve.api.access import cookie
+        from genserve.webui.i18n import COOKIE, DEFAULT, LANGUAGES, negotiate, page_path
 
+        # 1. /ui/ in a browser: to the page in its language
+        if scope["path"] in (UI_PATH, f"{UI_PATH}/"):
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
             lang = negotiate(headers.get("accept-language"), cookie(headers, COOKIE) or None)
             if lang != DEFAULT and "text/html" in headers.get("accept", ""):
@@ -91,4 +105,36 @@ class PageLanguage:
                 )
                 await send({"type": "http.response.body", "body": b""})
                 return
-        await self.app(scope, receive, send)
+        # 2. a page's HTML: gradio's own words in the page's language too
+        pages = {page_path(code, UI_PATH): code for code in LANGUAGES}
+        page = pages.get(scope["path"]) or pages.get(scope["path"] + "/")
+        await self.app(scope, receive, send if page is None else _with_locale(send, page))
+
+
+def _with_locale(send: Any, lang: str) -> Any:
+    """``send`` for a page's HTML with LOCALE_SCRIPT first in its <head> (other responses as they are)."""
+    start: dict[str, Any] | None = None
+    body = bytearray()
+
+    async def wrapped(message: dict[str, Any]) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            content_type = dict(message.get("headers") or []).get(b"content-type", b"")
+            if not content_type.startswith(b"text/html"):
+                await send(message)
+                return
+            start = message
+            return
+        if start is None:
+            await send(message)
+            return
+        body.extend(message.get("body", b""))
+        if message.get("more_body"):
+            return
+        page = bytes(body).replace(b"<head>", b"<head>" + LOCALE_SCRIPT.replace("LANG", lang).encode(), 1)
+        headers = [(k, v) for k, v in start.get("headers") or [] if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(page)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": page})
+
+    return wrapped
