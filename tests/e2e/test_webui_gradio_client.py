@@ -69,7 +69,8 @@ def test_image_to_video_through_the_client(client: Client, landscape_png: Path) 
     info = probe_video(video["video"] if isinstance(video, dict) else video)
     assert (info.short_side, info.num_frames, info.fps) == (256, 12, 6)
     assert notes == ""  # only the changed params were sent: no "not used by camera" noise
-    _, rows, _ = client.predict(api_name="/history")  # gallery, table, job picker
+    thumbnails, rows = client.predict(api_name="/history")  # plain values, no component updates
+    assert thumbnails[0]["caption"].startswith("succeeded · image-to-video")
     assert rows["data"][0][0] == job_id and rows["data"][0][3] == "succeeded"
     summary, shown, detail_video, files, text, boxes = client.predict(job_id, api_name="/job_detail")
     assert "camera" in summary and detail_video is not None  # the player in the history tab

@@ -85,11 +85,16 @@ class History:
                 )
                 files = gr.File(label=_("Download"), file_count="multiple", elem_id="history-files")
 
-        listing = [gallery, table, ids, job]
-        refresh.click(self.listing, outputs=listing, api_name="history")
-        show_batch.click(self.batch_listing, inputs=batch, outputs=listing, api_name="history_batch")
-        batch.submit(self.batch_listing, inputs=batch, outputs=listing, api_visibility="private")
-        history_tab.select(self.listing, outputs=listing, api_visibility="private")
+        # an API call gets the thumbnails and the table; the job picker follows on the page alone
+        listing = [gallery, table, ids]
+
+        def picker(listed: Any) -> None:
+            listed.then(self.picker, inputs=ids, outputs=job, api_visibility="private")
+
+        picker(refresh.click(self.listing, outputs=listing, api_name="history"))
+        picker(show_batch.click(self.batch_listing, inputs=batch, outputs=listing, api_name="history_batch"))
+        picker(batch.submit(self.batch_listing, inputs=batch, outputs=listing, api_visibility="private"))
+        picker(history_tab.select(self.listing, outputs=listing, api_visibility="private"))
         gallery.select(self.pick, inputs=ids, outputs=job, api_visibility="private")
         table.select(self.pick, inputs=ids, outputs=job, api_visibility="private")
         job.change(
@@ -108,17 +113,17 @@ class History:
         records, _ = self.service.list_jobs(self.pages.caller(request), limit=HISTORY_LIMIT, batch=batch)
         return records
 
-    def listing(self, request: gr.Request) -> tuple[Any, Any, list[str], Any]:
+    def listing(self, request: gr.Request) -> tuple[Any, Any, list[str]]:
         return self.show(self.records(request))
 
-    def batch_listing(self, batch: str | None, request: gr.Request) -> tuple[Any, Any, list[str], Any]:
+    def batch_listing(self, batch: str | None, request: gr.Request) -> tuple[Any, Any, list[str]]:
         """The jobs of one batch (`genserve batch`); an empty box lists every recent job."""
         try:
             return self.show(self.records(request, (batch or "").strip() or None))
         except GenserveError as exc:
             raise gr.Error(exc.message) from None
 
-    def show(self, records: list[JobRecord]) -> tuple[Any, Any, list[str], Any]:
+    def show(self, records: list[JobRecord]) -> tuple[Any, Any, list[str]]:
         status = self.status_word
         thumbs = [(self.thumbnail(r), f"{status(r.status)} · {r.task} · {r.id[:8]}") for r in records]
         rows = [
@@ -134,7 +139,11 @@ class History:
             for r in records
         ]
         ids = [r.id for r in records]
-        return thumbs, rows or [[""] * len(COLUMNS)], ids, gr.Dropdown(choices=ids)
+        return thumbs, rows or [[""] * len(COLUMNS)], ids
+
+    @staticmethod
+    def picker(ids: list[str]) -> Any:
+        return gr.Dropdown(choices=ids)
 
     def status_word(self, status: Any) -> str:
         """A job's status in the table: the API's word in English (scripts read it), else translated."""
