@@ -13,6 +13,7 @@ the corners, 61-63 upper, 65-67 lower).
 from __future__ import annotations
 
 import importlib.util
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ INNER_LOWER = [60, 67, 66, 65, 64]  # corner to corner, left to right like INNER
 OUTER_UPPER = [48, 49, 50, 51, 52, 53, 54]
 OUTER_LOWER = [48, 59, 58, 57, 56, 55, 54]
 DETECT_MAX_SIDE = 640  # dlib's HOG detector runs on a copy no larger than this
+# NOTE: one detector and predictor serve every job of the process; dlib does not document them as
+# safe to call from several threads at once, so calls take this lock (a call is 5-100 ms, once a job).
+LOCK = threading.Lock()
 
 
 def model_path() -> Path | None:
@@ -84,7 +88,8 @@ def find_landmarks(rgb: np.ndarray) -> np.ndarray | None:
     # small faces need the detector's upsampling (each step doubles the image it scans)
     boxes: list[Any] = []
     for upsample in (0, 1, 2) if max(small.shape[:2]) >= 400 else (1, 2):
-        boxes = list(detector(small, upsample))
+        with LOCK:
+            boxes = list(detector(small, upsample))
         if boxes:
             break
     if not boxes:
@@ -99,5 +104,6 @@ def find_landmarks(rgb: np.ndarray) -> np.ndarray | None:
         round(box.right() / scale),
         round(box.bottom() / scale),
     )
-    shape = predictor(np.ascontiguousarray(rgb), rect)
+    with LOCK:
+        shape = predictor(np.ascontiguousarray(rgb), rect)
     return np.array([(p.x, p.y) for p in shape.parts()], np.float32)

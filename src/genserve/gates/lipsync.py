@@ -222,17 +222,15 @@ def lip_tracks(frames: np.ndarray) -> LipTracks:
 
     detector, predictor = portrait_landmarks.models()
     median = np.ascontiguousarray(np.median(frames[:: max(1, len(frames) // 15)], axis=0).astype(np.uint8))
-    boxes = list(detector(median, 1))
+    with portrait_landmarks.LOCK:
+        boxes = list(detector(median, 1))
     if not boxes:
         raise MetricSkipped("no face found by the landmark detector")
     box = max(boxes, key=lambda b: b.width() * b.height())
     rect = dlib.rectangle(box.left(), box.top(), box.right(), box.bottom())
-    pts = np.stack(
-        [
-            np.array([(p.x, p.y) for p in predictor(np.ascontiguousarray(f), rect).parts()], np.float32)
-            for f in frames
-        ]
-    )
+    with portrait_landmarks.LOCK:
+        shapes = [predictor(np.ascontiguousarray(f), rect).parts() for f in frames]
+    pts = np.stack([np.array([(p.x, p.y) for p in shape], np.float32) for shape in shapes])
     iod = np.linalg.norm(pts[:, 36:42].mean(axis=1) - pts[:, 42:48].mean(axis=1), axis=1).mean()
     gap = (pts[:, [65, 66, 67], 1].mean(axis=1) - pts[:, [61, 62, 63], 1].mean(axis=1)) / iod
     nose = pts[:, 30, 1]
