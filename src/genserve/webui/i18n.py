@@ -101,11 +101,11 @@ def page_path(lang: str, ui_path: str) -> str:
 def messages() -> list[str]:
     """Every text the page can show, in English: the strings wrapped in ``_``/``N_``/``t`` in the
     UI's code, and the task specs' titles, descriptions and inputs, the Params fields' titles and
-    descriptions and the backends' descriptions (translated where shown)."""
+    descriptions and the descriptions of the backends genserve ships (translated where shown; a
+    plugin's backend keeps its own words)."""
     from babel.messages.extract import extract_from_dir
 
-    from genserve.backends.registry import describe_backends
-    from genserve.config import Settings
+    from genserve.backends.registry import backend_classes
     from genserve.tasks import TASKS
     from genserve.webui.forms import form_specs
 
@@ -117,16 +117,15 @@ def messages() -> list[str]:
     ):
         if isinstance(message, str) and message:
             found[message] = None
-    settings = Settings()
     for spec in TASKS.values():
         found.update(dict.fromkeys([spec.title, spec.description]))
         for media in spec.inputs:
             found.update(dict.fromkeys([media.name.capitalize(), media.description, media.kind]))
         for widget in form_specs(spec.params_model):
             found.update(dict.fromkeys(m for m in (widget.label, widget.info) if m))
-        for row in describe_backends(settings, spec.name):
-            if row["description"]:
-                found[row["description"]] = None
+    for cls in backend_classes().values():
+        if cls.task in TASKS and cls.__module__.startswith("genserve.backends.") and cls.description:
+            found[cls.description] = None
     return list(found)
 
 
