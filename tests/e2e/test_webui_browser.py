@@ -295,6 +295,8 @@ def test_browser_in_chinese_then_switched_to_english(
         page.click("#tab-history-button")
         expect(page.locator("#history-table")).to_contain_text("状态")
         expect(page.locator("#history-table")).to_contain_text("完成", timeout=STEP_MS)
+        expect(page.locator("#history-table")).to_contain_text("图生视频")
+        expect(page.locator("#history-gallery")).to_contain_text("完成 · 图生视频")
 
         # 5. the switch: English, and it stays English on the next visit
         page.locator("#language a", has_text="English").click()

@@ -124,12 +124,12 @@ class History:
             raise gr.Error(exc.message) from None
 
     def show(self, records: list[JobRecord]) -> tuple[Any, Any, list[str]]:
-        status = self.status_word
-        thumbs = [(self.thumbnail(r), f"{status(r.status)} · {r.task} · {r.id[:8]}") for r in records]
+        status, task = self.status_word, self.task_word
+        thumbs = [(self.thumbnail(r), f"{status(r.status)} · {task(r.task)} · {r.id[:8]}") for r in records]
         rows = [
             [
                 r.id,
-                r.task,
+                task(r.task),
                 r.backend,
                 status(r.status),
                 datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M:%S"),
@@ -149,6 +149,11 @@ class History:
         """A job's status in the table: the API's word in English (scripts read it), else translated."""
         t = self.pages.t
         return str(status) if t.english else t(render.STATUS_WORDS.get(str(status), str(status)))
+
+    def task_word(self, task: str) -> str:
+        """A job's task in the table: its name in English (as the API has it), else its title."""
+        t = self.pages.t
+        return task if t.english or task not in TASKS else t(TASKS[task].title)
 
     def thumbnail(self, record: JobRecord) -> Any:
         from PIL import Image, ImageOps
