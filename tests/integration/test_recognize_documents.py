@@ -172,6 +172,24 @@ def test_without_the_layout_model_regions_come_from_the_geometry(
     assert document["checks"]["sum_matches"] is True and document["tables"][0]["source"] == "geometry"
 
 
+def test_a_batch_reads_each_page_as_its_own_document(
+    settings: Settings, cache: BackendCache, tmp_path: Path
+) -> None:
+    first, second = pages.seed_receipt(), pages.invoice_en(701)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    paths = [save(first, tmp_path / "a"), save(second, tmp_path / "b")]
+    request = JobRequest(task="recognize", inputs={"image": paths}, params={"labels": False})
+    result = run_job(request, settings=settings, cache=cache).model_dump(mode="json")
+    docs = [item["document"] for item in result["items"]]
+    assert [d["type"] for d in docs] == ["receipt", "invoice"]
+    assert [values(d)["total"] for d in docs] == [36.8, second.expect["total"]]
+    assert result["document"] == docs[0]  # the top level is the first image's, as for every field
+    names = sorted(o["name"] for o in result["outputs"] if o["name"].endswith(".csv"))
+    assert names == ["image-0-table-0.csv", "image-1-table-0.csv"]
+    assert docs[1]["tables"][0]["csv"] == "image-1-table-0.csv"
+
+
 def test_document_off_leaves_the_plain_layout(
     settings: Settings, cache: BackendCache, tmp_path: Path
 ) -> None:

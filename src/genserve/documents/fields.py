@@ -175,8 +175,7 @@ def is_label_row(row: Row, names: tuple[str, ...] = AMOUNT_FIELDS) -> bool:
 
 def _values(kind: str, text: str, month_first: bool) -> list[values.Match]:
     if kind == "amount":
-        found = values.money(text) or [m for m in values.amounts(text) if m.value != 0 or "0" in m.text]
-        return found
+        return values.money(text) or values.amounts(text)
     if kind == "date":
         return values.dates(text, month_first)
     if kind == "time":

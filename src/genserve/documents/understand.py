@@ -30,7 +30,7 @@ def language(text: str) -> str:
 
 
 def layout_cues(
-    page: Page, rows: list[Row], fields: dict[str, Any], items: list[Item], tables: list[Table]
+    page: Page, rows: list[Row], fields: dict[str, Any], items: list[Item], tables: list[Table], text: str
 ) -> dict[str, Any]:
     """The layout facts the type rules weigh (see :data:`genserve.documents.types.TYPE_RULES`)."""
     priced = [i for i in items if i.amount is not None or i.unit_price is not None]
@@ -40,7 +40,6 @@ def layout_cues(
     cells = [c for t in big for r in t.rows for c in r if c]
     numeric = [c for c in cells if re.fullmatch(r"[-+¥$€£]?\s?[\d,]+(?:\.\d+)?\s?%?", c)]
     checks = sum_check(items, fields) if items else {}
-    text = page.text
     prose = [row for row in rows if len(row.text) >= 16 and not re.search(r"\d", row.text)]
     ids = [m.group(0) for m in values.RESIDENT_ID_RE.finditer(text) if values.resident_id_valid(m.group(0))]
     aspect = page.width / max(page.height, 1)
@@ -77,11 +76,12 @@ def understand(page: Page) -> dict[str, Any]:
     """The ``document`` of a recognized page (all weight-free rules)."""
     # 1. rows across the page (levelled), then what they say
     rows = page.rows()
+    text = "\n".join(row.text for row in rows)
     fields = find_fields(page, rows)
     items = find_items(rows)
     tables = find_tables(page, rows)
     # 2. the type, from keywords and the layout facts above
-    kind = classify(page.text, layout_cues(page, rows, fields, items, tables))
+    kind = classify(text, layout_cues(page, rows, fields, items, tables, text))
     # 3. items belong to receipts, invoices and menus; a menu's prices are unit prices
     if kind["type"] not in ITEM_TYPES:
         items = []
@@ -95,7 +95,7 @@ def understand(page: Page) -> dict[str, Any]:
         fields.pop("merchant", None)
     return {
         **kind,
-        "language": language(page.text),
+        "language": language(text),
         "fields": fields,
         "items": [i.as_dict() for i in items],
         "checks": checks,

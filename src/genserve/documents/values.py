@@ -170,7 +170,8 @@ def dates(text: str, month_first: bool = False) -> list[Match]:
             if date is None:
                 continue
             taken.append((m.start(), m.end()))
-            found.append(Match(date.isoformat(), m.start(), m.end(), m.group(0), {"ambiguous": ambiguous}))
+            extra = {"ambiguous": True} if ambiguous else {}
+            found.append(Match(date.isoformat(), m.start(), m.end(), m.group(0), extra))
     return sorted(found, key=lambda x: x.start)
 
 
