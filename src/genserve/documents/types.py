@@ -3,9 +3,10 @@
 :data:`TYPE_RULES` is the table; a new type is one more row. A rule scores the sum of the weights
 of its keywords found in the page's text (each once) and of its layout cues that hold (cues are
 facts :mod:`genserve.documents.understand` measures: line items, a total, a table, numbered
-questions, ...). The best-scoring rule wins when it reaches :data:`MIN_SCORE`; otherwise the page
-is ``other``. The score returned is that sum squashed into 0-1 (``s / (s + 3)``), and the evidence
-lists what counted.
+questions, ...); a cue can weigh against a type (``prose``: many lines of sentences are an article,
+however many totals they mention). The best-scoring rule wins when it reaches :data:`MIN_SCORE`;
+otherwise the page is ``other``. The score returned is that sum squashed into 0-1
+(``s / (s + 3)``), and the evidence lists what counted.
 
 NOTE: the weights are set by hand on rendered receipts, invoices, menus, exam papers, tables, ID
 cards and signs (tests/integration/test_recognize_documents.py); a keyword that names the
