@@ -11,10 +11,14 @@ fonts-wqy-microhei. Measured in the same run, in rounds (each variant once per r
   (``float32_detector_input``: the detector's input built in float32, the same values, faster) —
   the peer the overhead is measured against, so that change does not hide genserve's own costs;
 - **run_job**: the whole job path in-process (validation, decode, orientation check, OCR, layout,
-  output folder, result.json), backend warm, labels off (so both do the same model work);
+  output folder, result.json), backend warm, labels off and ``document=false`` (so both do the same
+  model work);
 - **API**: ``POST /api/v1/recognize`` (multipart upload) to a real ``genserve serve`` on 127.0.0.1,
-  labels off;
-- **run_job + labels**: the same with EfficientNet-Lite0 labels on (reported, not in the ratio);
+  labels off, ``document=false``;
+- **run_job + document**: recognize's default, the page also read as a document (the CDLA layout
+  model where the layout extra is installed, then the document rules; reported, not in the ratio:
+  more model work than the peer's) — the job the 3 s target is for;
+- **run_job + labels**: run_job + document with EfficientNet-Lite0 labels on (reported);
 - with ``--batch N``, **API batch of N**: one request carrying N copies of the page (one job),
   its time divided by N: the time per page of a batch, to compare with **API**.
 
@@ -22,12 +26,12 @@ Then each path's own work, free of the models' run-to-run noise: the same page t
 run_job and the API (in-process test client, so its figure includes the client's thread hops) with
 rapidocr's model steps answered from a memo; the difference to direct is what genserve adds.
 
-Targets (source document 003): ≤ 3 s per image on this CPU (median), and overhead ≤ 1.05 over
-**direct, same work**. These shared 2-core machines swing a single run by ±10 % and noise only ever
-adds time, so the overhead verdict rests on the two figures noise cannot inflate: the fastest run
-of each path (run_job and API over the peer's fastest) and the memoized own work (as a share of
-the peer's fastest page). Each variant's median and the quartiles of its per-round ratio to the
-peer are printed as well, so the spread is visible.
+Targets (source document 003): ≤ 3 s per image on this CPU (median of **run_job + document**,
+recognize's default), and overhead ≤ 1.05 over **direct, same work**. These shared 2-core machines
+swing a single run by ±10 % and noise only ever adds time, so the overhead verdict rests on the two
+figures noise cannot inflate: the fastest run of each path (run_job and API over the peer's
+fastest) and the memoized own work (as a share of the peer's fastest page). Each variant's median
+and the quartiles of its per-round ratio to the peer are printed as well, so the spread is visible.
 """
 
 from __future__ import annotations
@@ -185,8 +189,9 @@ def main() -> None:
         out: Any = engine(str(page))
         return "".join(out.txts or ())
 
-    def job(labels: bool) -> str:
-        request = JobRequest(task="recognize", inputs={"image": page}, params={"labels": labels})
+    def job(labels: bool, document: bool = True) -> str:
+        params = {"labels": labels, "document": document}
+        request = JobRequest(task="recognize", inputs={"image": page}, params=params)
         result = run_job(request, settings=settings, cache=cache)
         assert result.status == "succeeded", result.message
         return "".join(b["text"] for b in result.model_dump()["text_blocks"])
@@ -195,7 +200,10 @@ def main() -> None:
         assert server is not None
         with page.open("rb") as fh:
             r = httpx.post(
-                f"{server.url}/api/v1/recognize", files={"image": fh}, data={"labels": "false"}, timeout=120
+                f"{server.url}/api/v1/recognize",
+                files={"image": fh},
+                data={"labels": "false", "document": "false"},
+                timeout=120,
             )
         r.raise_for_status()
         return "".join(b["text"] for b in r.json()["text_blocks"])
@@ -203,7 +211,8 @@ def main() -> None:
     runs: dict[str, Any] = {
         "direct": lambda: direct(direct_engine),
         "direct, same work": lambda: direct(same_work_engine),
-        "run_job": lambda: job(False),
+        "run_job": lambda: job(False, document=False),
+        "run_job + document": lambda: job(False),
         "run_job + labels": lambda: job(True),
     }
 
@@ -211,7 +220,8 @@ def main() -> None:
         assert server is not None
         data = page.read_bytes()
         files = [("image", (f"page-{i}.png", data, "image/png")) for i in range(n)]
-        r = httpx.post(f"{server.url}/api/v1/recognize", files=files, data={"labels": "false"}, timeout=600)
+        form = {"labels": "false", "document": "false"}
+        r = httpx.post(f"{server.url}/api/v1/recognize", files=files, data=form, timeout=600)
         r.raise_for_status()
         items = r.json()["items"]
         assert [i["image_path"] for i in items] == [f"page-{i}.png" for i in range(n)]
@@ -265,8 +275,11 @@ def main() -> None:
         )
     change = fastest[peer] / fastest["direct"]
     print(f"  genserve's change to the model work: {peer} / direct = x{change:.3f} (fastest runs)")
-    ok_speed = medians["run_job"] <= 3.0
-    print(f"target <= 3 s per image: {'met' if ok_speed else 'NOT met'} ({medians['run_job']:.2f} s, median)")
+    ok_speed = medians["run_job + document"] <= 3.0
+    print(
+        f"target <= 3 s per image: {'met' if ok_speed else 'NOT met'} "
+        f"({medians['run_job + document']:.2f} s, median of run_job + document)"
+    )
     own = fixed_work(page, tmp, same_work_engine, fastest[peer], repeats=max(15, args.repeats))
     # Noise on these machines only ever adds time, and swings a round by +-10 %: the fastest run of
     # each path is its cleanest end-to-end figure; the memoized run measures the added work itself.
@@ -307,8 +320,9 @@ def fixed_work(page: Path, tmp: Path, engine: Any, page_seconds: float, repeats:
     settings = Settings(output_dir=tmp / "fixed-outputs", data_dir=tmp / "fixed-data")
     cache = BackendCache(1)
 
-    def job() -> None:
-        request = JobRequest(task="recognize", inputs={"image": page}, params={"labels": False})
+    def job(document: bool = False) -> None:
+        params = {"labels": False, "document": document}
+        request = JobRequest(task="recognize", inputs={"image": page}, params=params)
         assert run_job(request, settings=settings, cache=cache).status == "succeeded"
 
     RapidOCR.run_ocr_steps = memo_steps  # type: ignore[method-assign]
@@ -318,10 +332,16 @@ def fixed_work(page: Path, tmp: Path, engine: Any, page_seconds: float, repeats:
             def api() -> None:
                 with page.open("rb") as fh:
                     files = {"image": ("page.png", fh, "image/png")}
-                    r = client.post("/api/v1/recognize", files=files, data={"labels": "false"})
+                    form = {"labels": "false", "document": "false"}
+                    r = client.post("/api/v1/recognize", files=files, data=form)
                 assert r.status_code == 200, r.text
 
-            runs = {"direct": lambda: engine(str(page)), "run_job": job, "API (in-process)": api}
+            runs = {
+                "direct": lambda: engine(str(page)),
+                "run_job": job,
+                "API (in-process)": api,
+                "run_job + document": lambda: job(document=True),
+            }
             for fn in runs.values():
                 fn()
             times: dict[str, list[float]] = {name: [] for name in runs}
@@ -338,8 +358,11 @@ def fixed_work(page: Path, tmp: Path, engine: Any, page_seconds: float, repeats:
         added = seconds - own["direct"]
         share = f"   adds {added * 1000:5.1f} ms = {added / page_seconds:.1%} of a page"
         print(f"  {name:<18} {seconds * 1000:6.1f} ms{share if name != 'direct' else ''}")
+    # the document's layout model is model work the peer does not do: shown, not in the overhead
     return {
-        name: (seconds - own["direct"]) / page_seconds for name, seconds in own.items() if name != "direct"
+        name: (seconds - own["direct"]) / page_seconds
+        for name, seconds in own.items()
+        if name not in ("direct", "run_job + document")
     }
 
 
