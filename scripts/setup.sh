@@ -17,7 +17,8 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; th
 fi
 
 # 2. system packages: speech synthesis, CJK fonts and a browser for tests, ffmpeg tools
-APT_PKGS=(espeak-ng fonts-wqy-microhei)
+# libgl1 and libglib2.0-0: the layout extra's rapid-layout pulls OpenCV's desktop build, which links them
+APT_PKGS=(espeak-ng fonts-wqy-microhei libgl1 libglib2.0-0)
 [ "$DEV" = 1 ] && APT_PKGS+=(chromium sox)
 # curl and jq: the document-003 smoke test (curl -F image=@page.png .../api/v1/recognize | jq -e .text_blocks)
 [ "$DEV" = 1 ] && APT_PKGS+=(curl jq)
