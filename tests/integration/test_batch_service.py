@@ -61,9 +61,9 @@ def test_a_job_carries_its_batch_and_row(service: Service, tmp_path: Path, sampl
     from genserve.webui.pages import Pages
 
     history = History(Pages(service))
-    _, rows, ids, _ = history.batch_listing(" b1 ", None)  # type: ignore[arg-type]
+    _, rows, ids = history.batch_listing(" b1 ", None)  # type: ignore[arg-type]
     assert sorted(ids) == ["b1-r1", "b1-r2"] and sorted(r[-1] for r in rows) == ["b1/r1", "b1/r2"]
-    _, rows, ids, _ = history.batch_listing("", None)  # type: ignore[arg-type]
+    _, rows, ids = history.batch_listing("", None)  # type: ignore[arg-type]
     assert len(ids) == 3
 
 

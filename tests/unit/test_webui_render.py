@@ -19,26 +19,28 @@ def view(status: str, **extra: object) -> dict[str, object]:
 
 
 def bar(html: str) -> tuple[str, int, int]:
-    match = re.search(r'<progress id="job-progress" value="(\d+)" max="(\d+)" data-status="(\w+)"', html)
+    match = re.search(r'<progress id="job-progress" value="(\d+)" max="(\d+)" [^>]*data-status="(\w+)"', html)
     assert match, html
     return match.group(3), int(match.group(1)), int(match.group(2))
 
 
 def test_queued_shows_position_and_eta() -> None:
-    html = render.status_html(view("queued", queue_position=2, eta_s=12.4))
-    assert "position 3 in the queue" in html and "starts in about 12 s" in html
-    assert bar(html) == ("queued", 0, 1)
-    assert "next in the queue" in render.status_html(view("queued", queue_position=0, eta_s=None))
+    queued = view("queued", queue_position=2, eta_s=12.4)
+    line = render.status_line(queued)
+    assert "position 3 in the queue" in line and "starts in about 12 s" in line
+    assert bar(render.progress_html(queued)) == ("queued", 0, 1)
+    assert "next in the queue" in render.status_line(view("queued", queue_position=0, eta_s=None))
 
 
 def test_running_shows_steps_and_eta_from_the_pace() -> None:
     started = datetime.fromtimestamp(time.time() - 10, UTC).isoformat()
-    html = render.status_html(view("running", started_at=started, progress={"step": 25, "total": 100}))
-    assert bar(html) == ("running", 25, 100)
-    assert "step 25 of 100" in html
-    eta = re.search(r"about (\d+) s left", html)
+    running = view("running", started_at=started, progress={"step": 25, "total": 100})
+    assert bar(render.progress_html(running)) == ("running", 25, 100)
+    line = render.status_line(running)
+    assert "step 25 of 100" in line
+    eta = re.search(r"about (\d+) s left", line)
     assert eta and 25 <= int(eta.group(1)) <= 35  # 10 s for a quarter: about 30 s to go
-    assert "loading the model" in render.status_html(view("running", progress=None))
+    assert "loading the model" in render.status_line(view("running", progress=None))
 
 
 def test_notes_put_degradation_warnings_and_errors_in_plain_words() -> None:
@@ -56,7 +58,7 @@ def test_notes_put_degradation_warnings_and_errors_in_plain_words() -> None:
     failed = render.notes_markdown(
         view("failed", error="invalid_input", message="duration: must be within 0.5 s")
     )
-    assert failed.startswith("**Error** (invalid_input): duration: must be within 0.5 s")
+    assert failed.startswith("**Error:** duration: must be within 0.5 s")
     assert render.notes_markdown(view("succeeded", result={})) == ""
 
 
