@@ -8,7 +8,6 @@ stored, so a bad request never becomes a queued job; the executor later runs it 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -469,33 +468,45 @@ class Service:
 
     # --- wait ----------------------------------------------------------------------------------
 
+    # NOTE: a waiter reads the record again only when the job completes, or every second when no
+    # event comes (a worker elsewhere may have written it): not once per progress event.
+
+    @property
+    def job_time_limit(self) -> float:
+        """The longest a job may take from start to result: its model load plus its run."""
+        return self.settings.run_timeout_s + self.settings.load_timeout_s
+
     def wait(self, job_id: str, timeout: float, caller: Caller) -> JobRecord:
         """Block until the job is finished or ``timeout`` seconds passed; returns its record."""
         deadline = time.monotonic() + timeout
         with self.bus.subscribe(job_id) as events:
-            while True:
+            record = self.get(job_id, caller)
+            while not record.status.is_terminal() and (left := deadline - time.monotonic()) > 0:
+                try:
+                    if events.get(timeout=min(left, 1.0)).type != "completed":
+                        continue
+                except queue.Empty:
+                    pass
                 record = self.get(job_id, caller)
-                left = deadline - time.monotonic()
-                if record.status.is_terminal() or left <= 0:
-                    return record
-                # no event: poll the store anyway (a worker elsewhere may have written it)
-                with contextlib.suppress(queue.Empty):
-                    events.get(timeout=min(left, 1.0))
+            return record
 
     async def wait_async(self, job_id: str, timeout: float, caller: Caller) -> JobRecord:
         deadline = time.monotonic() + timeout
         with self.bus.subscribe_async(job_id) as events:
-            while True:
+            record = self.get(job_id, caller)
+            while not record.status.is_terminal() and (left := deadline - time.monotonic()) > 0:
+                try:
+                    if (await asyncio.wait_for(events.get(), timeout=min(left, 1.0))).type != "completed":
+                        continue
+                except TimeoutError:
+                    pass
                 record = self.get(job_id, caller)
-                left = deadline - time.monotonic()
-                if record.status.is_terminal() or left <= 0:
-                    return record
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(events.get(), timeout=min(left, 1.0))
+            return record
 
-    def run_sync(self, sub: Submission, caller: Caller, timeout: float | None = None) -> JobRecord:
-        record = self.submit(sub)
-        return self.wait(record.id, timeout or self.settings.run_timeout_s, caller)
+    async def run_async(self, sub: Submission, caller: Caller) -> JobRecord:
+        """Submit and wait for the result, up to the job's time limit (the synchronous routes)."""
+        record = await asyncio.to_thread(self.submit, sub)
+        return await self.wait_async(record.id, self.job_time_limit, caller)
 
 
 def spool_upload(data: Any, filename: str, tmp_dir: Path | None = None) -> Upload:

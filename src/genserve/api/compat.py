@@ -24,7 +24,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from genserve.api.forms import read_form, submission_from_form
 from genserve.api.openapi import RUN_ERRORS, errors, task_form
@@ -40,9 +39,7 @@ async def _run(request: Request, task: str, form: Any) -> tuple[Service, JobReco
     svc = service_of(request)
     caller = caller_of(request)
     sub: Submission = await submission_from_form(form, task=task, owner=caller.owner, job_fields=False)
-    record = await run_in_threadpool(svc.submit, sub)
-    record = await svc.wait_async(record.id, svc.settings.run_timeout_s + svc.settings.load_timeout_s, caller)
-    return svc, record
+    return svc, await svc.run_async(sub, caller)
 
 
 def _status(record: JobRecord) -> int:

@@ -303,8 +303,7 @@ async def run_task(request: Request, task: str) -> JSONResponse:
     svc = service_of(request)
     caller = caller_of(request)
     sub = await submission_from_form(await read_form(request), task=task, owner=caller.owner)
-    record = await run_in_threadpool(svc.submit, sub)
-    record = await svc.wait_async(record.id, svc.settings.run_timeout_s + svc.settings.load_timeout_s, caller)
+    record = await svc.run_async(sub, caller)
     view = svc.view(record, base_url(request))
     result = view["result"] or {"job_id": record.id, "status": str(record.status), "task": task}
     if not record.status.is_terminal():

@@ -14,6 +14,7 @@ and reconcile what the broker may have lost. No job runs in this process.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -23,7 +24,7 @@ from genserve.config import Settings
 from genserve.jobs.celery_app import TASK_NAME, broker_priority, make_celery, make_queue, queue_name
 from genserve.jobs.events import EventBus
 from genserve.jobs.executor import Executor, heartbeat_interval
-from genserve.jobs.store import Event, JobRecord, JobStore
+from genserve.jobs.store import JobRecord, JobStore
 
 log = logging.getLogger("genserve.celery")
 
@@ -125,7 +126,7 @@ class CeleryExecutor(Executor):
             events = self.store.events_after(self._last_event)
             for event in events:
                 self._last_event = event.id
-                self.bus.publish(Event(**{**event.__dict__, "relayed": True}))
+                self.bus.publish(dataclasses.replace(event, relayed=True))
             if len(events) < 1000:
                 return
 

@@ -734,11 +734,6 @@ class JobStore:
                 )
             )
 
-    def webhook_states(self, job_id: str) -> list[dict[str, Any]]:
-        query = OUTBOX.select().where(OUTBOX.c.job_id == job_id).order_by(OUTBOX.c.id)
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
-
     def events(self, job_id: str, after: int = 0, types: tuple[str, ...] | None = None) -> list[Event]:
         query = EVENTS.select().where(EVENTS.c.job_id == job_id, EVENTS.c.id > after)
         if types:

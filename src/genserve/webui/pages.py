@@ -349,8 +349,7 @@ class Pages:
         """Yield the job's state until it finishes (bounded by the service's own time limits).
         The record is read again on each of the job's events, or every POLL_S when none come (a
         worker in another process publishes on its own bus)."""
-        settings = self.service.settings
-        deadline = time.monotonic() + settings.run_timeout_s + settings.load_timeout_s
+        deadline = time.monotonic() + self.service.job_time_limit
         last: tuple[Any, ...] | None = None
         with self.service.bus.subscribe(job_id) as events:
             while True:
