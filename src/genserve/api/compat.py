@@ -1,20 +1,20 @@
-"""COMPATIBILITY CODE: the routes of the source documents, so existing client scripts work unchanged.
+"""COMPATIBILITY CODE: the original routes, kept so client scripts written against them work unchanged.
 
-- ``POST /generate`` without an ``audio`` part: image-to-video as document 000's API
+- ``POST /generate`` without an ``audio`` part: image-to-video as the original JSON API
   (``image``, ``prompt``, ``resolution``, ``num_frames``, ``fps``, ``steps``, ``guidance_scale``) ->
   ``{"status": "success", "output_path", "parameters", "timestamp", "duration_sec"}`` where
   ``output_path`` is a download URL, or ``{"status": "error", "message", "output_path": null}``.
-- ``POST /generate`` with an ``audio`` part: talking-head as document 002's client calls it
+- ``POST /generate`` with an ``audio`` part: talking-head as the original talking-head client calls it
   (``image``, ``audio``, ``duration``, ``min_resolution``, ``expand_ratio``, ``inference_steps``,
   ``dynamic_scale``, ``motion_scale``, ``lip_sync_align``, ``smooth_motion``; booleans arrive as
-  "True"/"False") -> 200 with the MP4 bytes, or a 4xx with a text reason (the document's client
+  "True"/"False") -> 200 with the MP4 bytes, or a 4xx with a text reason (that client
   raises ``RuntimeError(response.text)``); a client that sends ``Accept: application/json`` gets
   the JSON error shape of the image-to-video variant instead.
 - ``POST /api/v1/recognize`` (``image``) -> JSON with ``text_blocks``, ``objects``, ``layout`` as
-  document 003's smoke test reads it.
+  the original recognize smoke test reads it.
 
 These only translate fields; the jobs go through the same service as every other door. Their words
-stay the documents' (their clients test ``status == "success"``): "success" here is "succeeded" in
+stay the original ones (their clients test ``status == "success"``): "success" here is "succeeded" in
 ``/v1``, "error" is "failed"; ``job_id`` is the job's ``id`` in ``/v1/jobs``.
 """
 
@@ -81,7 +81,7 @@ _STATUS_BODY = {
 def _generate_error(
     request: Request, talking: bool, message: str, status: int, job_id: str | None = None
 ) -> Response:
-    """Document 002's client reads a talking-head error as text; anyone asking for JSON gets the
+    """The original talking-head client reads an error as text; anyone asking for JSON gets the
     same shape as the image-to-video variant."""
     if talking and "application/json" not in request.headers.get("accept", ""):
         return PlainTextResponse(message, status)
@@ -100,9 +100,10 @@ def _generate_error(
     },
 )
 async def generate(request: Request) -> Response:
-    """Document 000 (image-to-video, JSON answer) or, with an ``audio`` part, document 002 (MP4 bytes).
+    """Image-to-video (JSON answer) or, with an ``audio`` part, talking-head (MP4 bytes), for clients
+    written against the original /generate route.
 
-    The document's words: `"status": "success"` (genserve's `/v1` says `"succeeded"`) or
+    The original words: `"status": "success"` (genserve's `/v1` says `"succeeded"`) or
     `"error"` (`"failed"`); errors with an audio part are text/plain unless `Accept: application/json`."""
     talking = False
     try:
@@ -139,9 +140,10 @@ async def generate(request: Request) -> Response:
     responses={status: _STATUS_BODY for status in errors(*RUN_ERRORS)},
 )
 async def recognize(request: Request) -> JSONResponse:
-    """Document 003: `curl -F image=@sample.jpg .../api/v1/recognize | jq -e .text_blocks`.
+    """For clients of the original route:
+    `curl -F image=@sample.jpg .../api/v1/recognize | jq -e .text_blocks`.
 
-    The result of `/v1/recognize` plus the document's `"status": "success"` (`/v1` says `"succeeded"`;
+    The result of `/v1/recognize` plus the original `"status": "success"` (`/v1` says `"succeeded"`;
     on error `"error"`, `/v1`'s `"failed"`) and `job_id` (the job's `id` in `/v1/jobs`)."""
     try:
         form = await read_form(request)

@@ -17,7 +17,8 @@ from genserve.jobs.store import Event
 if TYPE_CHECKING:
     from genserve.service import Service
 
-# NOTE: generation takes seconds to minutes; source document 000 alerts on a generation over 120 s
+# NOTE: generation takes seconds to minutes; buckets reach past 120 s so an alert on a generation
+# slower than two minutes can read the histogram directly
 JOB_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60)
 

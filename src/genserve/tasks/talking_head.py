@@ -13,7 +13,7 @@ from genserve.errors import InvalidInput
 from genserve.media.audio import AudioClip
 from genserve.tasks.base import DegradeStep, Inputs, MediaInput, TaskSpec
 
-# NOTE: source document 002: a requested duration more than 0.5 s away from the audio's length
+# NOTE: a requested duration more than 0.5 s away from the audio's length
 # gives a black tail or a cut-off; steps below 20 jitter; dynamic_scale above 1.2 exaggerates the mouth.
 DURATION_TOLERANCE_S = 0.5
 MIN_SMOOTH_STEPS = 20
@@ -81,7 +81,7 @@ class TalkingHeadInputs(Inputs):
 
 
 def check(inputs: TalkingHeadInputs, params: TalkingHeadParams) -> tuple[TalkingHeadParams, list[str]]:
-    """The duration rule, and the warnings source document 002 names."""
+    """The duration rule, and warnings for the settings known to degrade the video (see above)."""
     assert inputs.audio is not None
     audio_len = inputs.audio.duration
     peak = float(abs(inputs.audio.samples).max())

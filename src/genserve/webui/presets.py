@@ -1,5 +1,5 @@
 """Presets per task: Fast / Standard / High quality. Standard is the task's defaults (the values
-the source documents recommend); the others change only the fields that trade speed for quality.
+each model's authors recommend); the others change only the fields that trade speed for quality.
 A preset sets only those fields: the prompt, the seed and the motion the user chose stay."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from genserve.webui.i18n import N_
 
 PRESET_NAMES: tuple[str, ...] = (N_("Fast"), N_("Standard"), N_("High quality"))
 
-# NOTE: changes against each task's defaults. Image-to-video defaults (512p, 16 frames, 8 fps,
-# 50 steps, guidance 9) and talking-head defaults (1024 px, 25 steps) come from documents 001/002;
-# "Fast" stays at or above 20 steps for talking-head (document 002: fewer steps jitter).
+# NOTE: changes against each task's defaults (image-to-video: 512p, 16 frames, 8 fps, 50 steps,
+# guidance 9; talking-head: 1024 px, 25 steps). "Fast" stays at or above 20 steps for talking-head:
+# fewer steps make the face jitter (the same threshold the talking-head task warns at).
 _CHANGES: dict[str, dict[str, dict[str, Any]]] = {
     "image-to-video": {
         "Fast": {"resolution": "256p", "num_frames": 8, "steps": 20},
