@@ -26,10 +26,10 @@ from genserve.config import Settings, get_settings
 from genserve.errors import Conflict, GenserveError, InvalidInput, NotFound, RateLimited
 from genserve.jobs.artifacts import ArtifactStore, artifact_store
 from genserve.jobs.celery_app import queue_name
-from genserve.jobs.events import EventBus
+from genserve.jobs.events import STATUS_EVENTS, Event, EventBus
 from genserve.jobs.executor import Executor, make_executor
 from genserve.jobs.request import JobRequest, new_job_id, prepare, typed_params
-from genserve.jobs.store import STATUS_EVENTS, Event, JobRecord, JobStore
+from genserve.jobs.store import JobRecord, JobStore
 from genserve.jobs.webhooks import WebhookSender, check_webhook
 from genserve.names import (
     JOB_ID_RE,

@@ -14,16 +14,8 @@ import time
 
 import sqlalchemy as sa
 
-from genserve.jobs.store import META, JobStore
-
-SESSIONS = sa.Table(
-    "sessions",
-    META,
-    sa.Column("id", sa.String(64), primary_key=True),  # sha256 of the token
-    sa.Column("key_hash", sa.String(64), nullable=False),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("expires_at", sa.Float, nullable=False),
-)
+from genserve.jobs.schema import SESSIONS
+from genserve.jobs.store import JobStore
 
 
 def _digest(token: str) -> str:

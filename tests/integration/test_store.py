@@ -144,6 +144,7 @@ def test_recover_requeues_or_fails(store: JobStore) -> None:
     events = store.recover(["r2"], requeue=False)
     r2 = store.get("r2")
     assert r2 is not None and r2.status == JobStatus.failed and r2.error == "interrupted"
+    assert r2.result == {"job_id": "r2", "status": "failed", "error": "interrupted", "message": r2.message}
     assert events[0].type == "completed"
     assert store.recover(["r2"], requeue=True) == []  # only running jobs are recovered
 

@@ -11,8 +11,8 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from genserve.jobs.events import Event
 from genserve.jobs.executor import heartbeat_interval
-from genserve.jobs.store import Event
 
 if TYPE_CHECKING:
     from genserve.service import Service

@@ -24,7 +24,7 @@ from genserve.api.forms import read_form, submission_from_form
 from genserve.api.openapi import ONE_LINE, RUN_ERRORS, SUBMIT_ERRORS, errors, job_form, task_form
 from genserve.caller import Caller
 from genserve.errors import NotFound, RangeNotSatisfiable, error_class
-from genserve.jobs.store import CURSOR_RE
+from genserve.jobs.listing import CURSOR_RE
 from genserve.service import Service
 from genserve.tasks import TASKS
 

@@ -1,5 +1,6 @@
-"""In-process fan-out of job events: wakes waiters and event streams at once.
+"""Job events, and their in-process fan-out: wakes waiters and event streams at once.
 
+An :class:`Event` is one line of a job's record (queued, started, progress, requeued, completed).
 The store is the record (every event is written there first, so a late subscriber replays it);
 the bus only saves subscribers from polling. Events from another process (a worker elsewhere)
 reach subscribers through the store, which they also poll now and then.
@@ -14,11 +15,31 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from genserve.jobs.store import Event
-
 ALL = "*"
+# event types that change a job's status; they make up its history
+STATUS_EVENTS = ("queued", "started", "requeued", "completed")
+
+
+def iso_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+@dataclass
+class Event:
+    id: int
+    job_id: str
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+    at: float = 0.0
+    relayed: bool = False  # read back from the store (written by a worker elsewhere), not made here
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as the API sends it; ``at`` in ISO 8601 (UTC, microseconds) like every other time."""
+        return {"id": self.id, "job_id": self.job_id, "type": self.type, "at": iso_time(self.at), **self.data}
 
 
 class _Sink:

@@ -19,7 +19,9 @@ from urllib.parse import urlsplit
 
 from genserve.config import Settings
 from genserve.errors import Forbidden, InvalidInput
-from genserve.jobs.store import DEFAULT_WEBHOOK_EVENTS, Event, JobStore
+from genserve.jobs.events import Event
+from genserve.jobs.outbox import DEFAULT_WEBHOOK_EVENTS
+from genserve.jobs.store import JobStore
 
 log = logging.getLogger("genserve.webhooks")
 

@@ -23,8 +23,8 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from genserve.config import Settings
 from genserve.jobs.executor import execute_job, heartbeat_interval, worker_name
+from genserve.jobs.record import JobRecord
 from genserve.jobs.runner import BackendCache
-from genserve.jobs.store import JobRecord
 from genserve.tasks.base import JobStatus
 
 log = logging.getLogger("genserve.worker")

@@ -1,4 +1,4 @@
-"""Alembic environment: genserve passes its own connection (see ``genserve.jobs.store.migrate``)."""
+"""Alembic environment: genserve passes its own connection (see ``genserve.jobs.database.migrate``)."""
 
 from __future__ import annotations
 

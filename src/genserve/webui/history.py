@@ -20,7 +20,7 @@ from genserve.webui.forms import values_from_params
 from genserve.webui.i18n import N_
 
 if TYPE_CHECKING:
-    from genserve.jobs.store import JobRecord
+    from genserve.jobs.record import JobRecord
     from genserve.webui.pages import Pages
 
 HISTORY_LIMIT = 30
