@@ -25,7 +25,7 @@ import svc_backends  # noqa: F401 - registers the noop and slow backends
 from genserve.caller import SYSTEM
 from genserve.config import Settings
 from genserve.errors import Forbidden, InvalidInput
-from genserve.jobs.store import OUTBOX
+from genserve.jobs.schema import OUTBOX
 from genserve.jobs.webhooks import check_webhook
 from genserve.service import Service, Submission, Upload
 from genserve.tasks.base import JobStatus
