@@ -78,14 +78,19 @@ def backends(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
     """List tasks, backends, whether each can run here (and what to install), and parameter defaults."""
-    from genserve.backends.registry import describe_backends
+    from genserve import plugins
+    from genserve.backends.registry import describe_backends, import_plugins
     from genserve.tasks import get_task
 
+    settings = get_settings()
+    import_plugins(settings)
     if task:
         get_task(task)
-    rows = describe_backends(get_settings(), task)
+    rows = describe_backends(settings, task)
+    broken = [vars(b) for b in plugins.broken()]
     if as_json:
-        typer.echo(json.dumps([{k: v for k, v in r.items() if k != "params_schema"} for r in rows], indent=2))
+        listed = [{k: v for k, v in r.items() if k != "params_schema"} for r in rows]
+        typer.echo(json.dumps(listed + [{**b, "broken": True} for b in broken], indent=2))
         return
     for current in dict.fromkeys(r["task"] for r in rows):
         group = [r for r in rows if r["task"] == current]
@@ -101,6 +106,11 @@ def backends(
             for r in group
         ]
         typer.echo(console.table(("backend", "available", "default", "notes"), table, empty=""))
+        typer.echo("")
+    if broken:
+        typer.echo(typer.style("broken plugins (not loaded)", bold=True, fg="red"))
+        table = [(b["kind"], b["name"], b["source"], console.fit(b["reason"], 70)) for b in broken]
+        typer.echo(console.table(("kind", "name", "from", "why"), table, empty=""))
         typer.echo("")
     console.install_steps(rows)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from genserve import plugins
 from genserve.backends import registry
 from genserve.config import Settings
 from genserve.errors import BackendUnavailable
@@ -49,11 +50,11 @@ def plugin_dist(tmp_path: Path) -> Iterator[Path]:
         "broken = acme_video:DoesNotExist\n"
     )
     sys.path.insert(0, str(tmp_path))
-    registry.backend_classes.cache_clear()
+    registry.BACKENDS.reset()
     yield tmp_path
     sys.path.remove(str(tmp_path))
     sys.modules.pop("acme_video", None)
-    registry.backend_classes.cache_clear()
+    registry.BACKENDS.reset()
 
 
 def test_entry_point_backends_are_listed_and_resolvable(plugin_dist: Path) -> None:
@@ -62,7 +63,10 @@ def test_entry_point_backends_are_listed_and_resolvable(plugin_dist: Path) -> No
     assert rows["acme"]["available"] and rows["acme"]["description"] == "Acme's model"
     assert not rows["acme-heavy"]["available"]
     assert rows["acme-heavy"]["install"] == "pip install 'genserve[acme]'"
-    assert "broken" not in rows  # a broken plug-in is skipped, not fatal
+    assert "broken" not in rows  # a broken plug-in is not fatal: it is listed apart, with its reason
+    (found,) = [b for b in plugins.broken() if b.name == "broken"]
+    assert found.kind == "backend" and found.source == "acme_video:DoesNotExist"
+    assert "DoesNotExist" in found.reason
     assert registry.resolve_backend("image-to-video", "acme", settings).__name__ == "AcmeBackend"
     with pytest.raises(BackendUnavailable) as info:
         registry.resolve_backend("image-to-video", "acme-heavy", settings)

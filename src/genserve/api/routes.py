@@ -295,7 +295,9 @@ def list_backends(request: Request) -> dict[str, Any]:
         name: {"title": spec.title, "description": spec.description, "inputs": [m.name for m in spec.inputs]}
         for name, spec in TASKS.items()
     }
-    return {"tasks": tasks, "backends": rows}
+    from genserve import plugins
+
+    return {"tasks": tasks, "backends": rows, "broken": [vars(b) for b in plugins.broken()]}
 
 
 async def run_task(request: Request, task: str) -> JSONResponse:

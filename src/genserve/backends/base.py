@@ -68,6 +68,14 @@ class VideoOutput:
 
 
 @dataclass
+class ImageOutput:
+    """An image to save (a PIL image or an RGB array); PNG unless the name says .jpg/.webp."""
+
+    image: Any
+    name: str = "image.png"
+
+
+@dataclass
 class FileOutput:
     """A file the backend wrote itself (e.g. by a subprocess); the runner moves it into place."""
 
@@ -79,6 +87,7 @@ class FileOutput:
 @dataclass
 class RunOutput:
     videos: list[VideoOutput] = field(default_factory=list)
+    images: list[ImageOutput] = field(default_factory=list)
     files: list[FileOutput] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)  # task result fields (text_blocks, ...)
     warnings: list[str] = field(default_factory=list)

@@ -4,15 +4,16 @@ A third-party package adds a model with, in its pyproject.toml::
 
     [project.entry-points."genserve.backends"]
     my-model = "my_package.backend:MyBackend"
+
+or a module named in ``GENSERVE_PLUGINS`` decorates its class with :func:`register`
+(see :mod:`genserve.plugins`).
 """
 
 from __future__ import annotations
 
-import importlib
-from functools import lru_cache
-from importlib.metadata import entry_points
 from typing import Any
 
+from genserve import plugins
 from genserve.backends.base import Availability, Backend
 from genserve.config import Settings
 from genserve.errors import BackendUnavailable, NotFound
@@ -33,41 +34,34 @@ BUILTIN: dict[str, str] = {
 }
 
 
-def _import(target: str) -> type[Backend]:
-    module, _, attr = target.partition(":")
-    cls = getattr(importlib.import_module(module), attr)
-    if not (isinstance(cls, type) and issubclass(cls, Backend)):
-        raise TypeError(f"{target} is not a genserve Backend subclass")
-    return cls
+def _backend_class(obj: Any) -> type[Backend]:
+    if not (isinstance(obj, type) and issubclass(obj, Backend)):
+        raise TypeError(f"{obj!r} is not a genserve Backend subclass")
+    return obj
 
 
-@lru_cache(maxsize=1)
-def backend_classes() -> dict[str, type[Backend]]:
-    found: dict[str, type[Backend]] = {name: _import(target) for name, target in BUILTIN.items()}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in found:
-            continue
-        try:
-            found[ep.name] = _import(ep.value)
-        except Exception:  # a broken plug-in must not take the service down
-            continue
-    return found
+BACKENDS: plugins.Registry[type[Backend]] = plugins.Registry(
+    "backend", ENTRY_POINT_GROUP, BUILTIN, accept=_backend_class, name_of=lambda cls: cls.name
+)
+
+
+def backend_classes() -> plugins.Registry[type[Backend]]:
+    """Every registered backend class, by name."""
+    return BACKENDS
 
 
 def import_plugins(settings: Settings) -> None:
-    """Import the modules named in ``GENSERVE_PLUGINS`` (they register backends as they load)."""
-    for module in filter(None, (m.strip() for m in settings.plugins.split(","))):
-        importlib.import_module(module)
+    """Import the modules named in ``GENSERVE_PLUGINS`` (they register tasks and backends as they load)."""
+    plugins.import_plugins(settings.plugins)
 
 
 def register(cls: type[Backend]) -> type[Backend]:
-    """Register a backend class at run time (tests, notebooks). Usable as a decorator."""
-    backend_classes()[cls.name] = cls
-    return cls
+    """Register a backend class (a plugin module, tests, notebooks). Usable as a decorator."""
+    return BACKENDS.register(cls)
 
 
 def unregister(name: str) -> None:
-    backend_classes().pop(name, None)
+    BACKENDS.unregister(name)
 
 
 def get_backend_class(task: str, name: str) -> type[Backend]:

@@ -26,12 +26,9 @@ class InputFiles:
         return self.digests[path]
 
     def decode(self, path: Path, kind: str, argument: str) -> Any:
-        from genserve.media.audio import load_audio
-        from genserve.media.image import open_image
+        from genserve.media.inputs import DECODERS
 
-        if kind == "image":
-            return open_image(path, argument=argument, max_pixels=self.settings.max_image_pixels)
-        return load_audio(path, argument=argument, max_seconds=self.settings.max_audio_seconds)
+        return DECODERS[kind](path, argument, self.settings)
 
     def check(self, path: Path, kind: str, argument: str) -> GenserveError | None:
         key = (path, kind)

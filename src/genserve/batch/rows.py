@@ -20,6 +20,7 @@ from genserve.batch.row_inputs import InputFiles, check_inputs
 from genserve.batch.row_params import Prompts, check_params, render_template
 from genserve.config import Settings
 from genserve.errors import GenserveError, InvalidInput, NotFound
+from genserve.jobs.request import build_inputs
 from genserve.tasks import TASKS, TaskSpec
 
 __all__ = ["BackendCatalog", "BatchRow", "ManifestInvalid", "Problem", "validate_manifest"]
@@ -148,9 +149,12 @@ def _validate_row(
             decoded: dict[str, Any] = {}
             for m in spec.inputs:
                 got = [files.decode(p, m.kind, f"inputs.{m.name}") for p in inputs.get(m.name, [])]
-                decoded["images" if m.multiple else m.name] = got if m.multiple else (got or [None])[0]
+                if m.multiple:
+                    decoded[m.name] = got
+                elif got:
+                    decoded[m.name] = got[0]
             names = {k: [p.name for p in v] for k, v in inputs.items()}
-            spec.check(spec.inputs_type(files=inputs, names=names, **decoded), spec.params_model(**typed))
+            spec.check(build_inputs(spec, inputs, names, decoded), spec.params_model(**typed))
         except GenserveError as exc:
             found.append(exc)
             return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -15,8 +15,7 @@ from genserve.backends.base import Backend
 from genserve.backends.registry import resolve_backend
 from genserve.config import Settings
 from genserve.errors import GenserveError, InvalidInput
-from genserve.media.audio import load_audio
-from genserve.media.image import open_image
+from genserve.media.inputs import DECODERS
 from genserve.tasks import TaskSpec, get_task
 from genserve.tasks.base import Inputs
 
@@ -137,11 +136,19 @@ def _named_as_sent(exc: GenserveError, stored: Path, name: str | None) -> Genser
 
 def _decode(kind: str, argument: str, path: Path, sent: str | None, settings: Settings) -> Any:
     try:
-        if kind == "image":
-            return open_image(path, argument=argument, max_pixels=settings.max_image_pixels)
-        return load_audio(path, argument=argument, max_seconds=settings.max_audio_seconds)
+        return DECODERS[kind](path, argument, settings)
     except GenserveError as exc:
         raise _named_as_sent(exc, path, sent) from None
+
+
+def build_inputs(
+    spec: TaskSpec, files: dict[str, list[Path]], names: dict[str, list[str]], media: dict[str, Any]
+) -> Inputs:
+    """The task's Inputs: files, client names, decoded media by input name, and each decoded value
+    on the attribute its MediaInput names (when the task's Inputs type has it)."""
+    attributes = {f.name for f in fields(spec.inputs_type)}
+    extra = {m.attribute: media[m.name] for m in spec.inputs if m.name in media and m.attribute in attributes}
+    return spec.inputs_type(files=files, names=names, media=media, **extra)
 
 
 def random_seed() -> int:
@@ -191,11 +198,11 @@ def prepare(request: JobRequest, settings: Settings) -> PreparedJob:
             _decode(media.kind, media.name, p, sent[i] if i < len(sent) else None, settings)
             for i, p in enumerate(paths)
         ]
-        if media.kind == "image" and media.multiple:
-            decoded["images"] = found
+        if media.multiple:
+            decoded[media.name] = found
         elif found:
             decoded[media.name] = found[0]
-    inputs = spec.inputs_type(files=files, names=names, **decoded)
+    inputs = build_inputs(spec, files, names, decoded)
     # 4. checks across inputs and params (e.g. the talking-head duration rule)
     warnings: list[str] = []
     if spec.check is not None:

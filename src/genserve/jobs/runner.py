@@ -17,6 +17,7 @@ from genserve.device import PeakMemory, select_device
 from genserve.errors import Canceled, GenserveError, JobTimeout, OutOfMemory, is_out_of_memory
 from genserve.jobs.outputs import OutputFolder
 from genserve.jobs.request import JobRequest, PreparedJob, new_job_id, prepare
+from genserve.media.image import save_image
 from genserve.media.video import encode_video
 from genserve.provenance import provenance
 from genserve.tasks.base import JobResult, JobStatus, Timings
@@ -279,6 +280,10 @@ def _write_outputs(output: RunOutput, staging: Path) -> float:
     for video in output.videos:
         stats = encode_video(video.frames, staging / video.name, fps=video.fps, audio_path=video.audio_path)
         spent += stats.seconds
+    for image in output.images:
+        started = time.perf_counter()
+        save_image(image.image, staging / image.name)
+        spent += time.perf_counter() - started
     for file in output.files:
         shutil.move(str(file.path), staging / file.name)
     return spent

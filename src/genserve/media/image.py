@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -91,3 +92,13 @@ def to_rgb(img: Image.Image) -> Image.Image:
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
     return img.convert("RGB")
+
+
+def save_image(image: Image.Image | Any, path: Path) -> Path:
+    """Write a PIL image or an RGB array (its format from the name: PNG, JPEG or WebP)."""
+    if not isinstance(image, Image.Image):
+        import numpy as np
+
+        image = Image.fromarray(np.asarray(image, dtype=np.uint8))
+    image.save(path)
+    return path

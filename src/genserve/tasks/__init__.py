@@ -1,9 +1,16 @@
-"""The three tasks genserve serves, each with its Params, Inputs and Result."""
+"""The tasks genserve serves, each one module with its Params, Inputs and Result, found like backends.
+
+genserve's own are listed in ``BUILTIN``; a package adds one through the entry-point group
+``genserve.tasks`` (a :class:`TaskSpec`, or a module that registers its own), and a module named in
+``GENSERVE_PLUGINS`` calls :func:`register_task` as it is imported (see :mod:`genserve.plugins`).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from genserve import plugins
 from genserve.errors import NotFound
-from genserve.tasks import image_to_video, recognize, talking_head
 from genserve.tasks.base import (
     DegradeStep,
     Inputs,
@@ -12,13 +19,38 @@ from genserve.tasks.base import (
     MediaInput,
     OutputFile,
     PeakMemory,
+    Suggestion,
     TaskSpec,
     Timings,
 )
 
-TASKS: dict[str, TaskSpec] = {
-    spec.name: spec for spec in (image_to_video.SPEC, talking_head.SPEC, recognize.SPEC)
+ENTRY_POINT_GROUP = "genserve.tasks"
+
+BUILTIN: dict[str, str] = {
+    "image-to-video": "genserve.tasks.image_to_video:SPEC",
+    "talking-head": "genserve.tasks.talking_head:SPEC",
+    "recognize": "genserve.tasks.recognize:SPEC",
 }
+
+
+def _task_spec(obj: Any) -> TaskSpec:
+    if not isinstance(obj, TaskSpec):
+        raise TypeError(f"{obj!r} is not a genserve TaskSpec")
+    return obj
+
+
+TASKS: plugins.Registry[TaskSpec] = plugins.Registry(
+    "task", ENTRY_POINT_GROUP, BUILTIN, accept=_task_spec, name_of=lambda spec: spec.name
+)
+
+
+def register_task(spec: TaskSpec) -> TaskSpec:
+    """Make ``spec`` a task every door serves (call it where the task's module is imported)."""
+    return TASKS.register(spec)
+
+
+def unregister_task(name: str) -> None:
+    TASKS.unregister(name)
 
 
 def get_task(name: str) -> TaskSpec:
@@ -28,7 +60,7 @@ def get_task(name: str) -> TaskSpec:
             "unknown task",
             argument="task",
             value=name,
-            fix=f"use one of: {', '.join(TASKS)}",
+            fix=f"use one of: {', '.join(TASKS)} (see `genserve backends`)",
         )
     return spec
 
@@ -42,7 +74,10 @@ __all__ = [
     "MediaInput",
     "OutputFile",
     "PeakMemory",
+    "Suggestion",
     "TaskSpec",
     "Timings",
     "get_task",
+    "register_task",
+    "unregister_task",
 ]

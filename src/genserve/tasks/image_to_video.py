@@ -125,6 +125,13 @@ SPEC = TaskSpec(
     inputs_type=ImageToVideoInputs,
     inputs=(MediaInput("image", "image", description="The first frame / subject of the video"),),
     default_backends=("i2vgen-xl", "camera"),
+    output="video",
+    # changes against the defaults (512p, 16 frames at 8 fps, 50 steps, guidance 9)
+    presets={
+        "Fast": {"resolution": "256p", "num_frames": 8, "steps": 20},
+        "Standard": {},
+        "High quality": {"resolution": "768p", "num_frames": 24, "fps": 12, "steps": 75},
+    },
     degrade_ladder=(
         DegradeStep("lower_resolution", _lower_resolution),
         DegradeStep("lower_resolution", _lower_resolution),

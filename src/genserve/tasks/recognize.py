@@ -67,9 +67,20 @@ SPEC = TaskSpec(
     inputs_type=RecognizeInputs,
     inputs=(
         MediaInput(
-            "image", "image", description="The image to recognize (several for a batch)", multiple=True
+            "image",
+            "image",
+            description="The image to recognize (several for a batch)",
+            multiple=True,
+            field="images",
         ),
     ),
     default_backends=("rapidocr",),
+    output="json",
+    view="document",
+    presets={
+        "Fast": {"labels": False, "top_k": 3},
+        "Standard": {},
+        "High quality": {"top_k": 10},
+    },
     result_model=RecognizeResult,
 )

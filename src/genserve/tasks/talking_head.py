@@ -136,6 +136,14 @@ SPEC = TaskSpec(
         MediaInput("audio", "audio", description="Speech (WAV, MP3, M4A, FLAC, OGG)"),
     ),
     default_backends=("portrait",),
+    output="video",
+    # changes against the defaults (1024 px, 25 steps); "Fast" stays at 20 steps or more: fewer
+    # steps make the face jitter (the threshold the task warns at)
+    presets={
+        "Fast": {"min_resolution": 512, "inference_steps": 20},
+        "Standard": {},
+        "High quality": {"min_resolution": 1024, "inference_steps": 40},
+    },
     degrade_ladder=(
         DegradeStep("lower_resolution", _lower_resolution),
         DegradeStep("lower_resolution", _lower_resolution),
