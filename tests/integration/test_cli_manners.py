@@ -197,11 +197,12 @@ def test_port_in_time_wait_is_free_and_a_listener_is_not() -> None:
 
 def test_judge_without_baseline_keeps_a_failed_bound_as_the_reason() -> None:
     from genserve.gates.judge import _outcome
+    from genserve.gates.registry import Measurement
     from genserve.gates.suite import Check
 
     check = Check.model_validate({"metric": "sharpness", "min": 5.0, "tolerance": {"relative": 0.05}})
-    measured = {"status": "ok", "value": 3.0}
-    out = _outcome(check, {"name": "case"}, "a", measured, None, True)
+    measured = Measurement(status="ok", value=3.0)
+    out = _outcome(check, "case", "a", measured, None, True)
     assert out.status == "fail" and out.reason.startswith("3 < min 5")
     assert "no baseline value, so the tolerance was not applied" in out.reason
 

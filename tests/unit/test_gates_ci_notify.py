@@ -71,9 +71,9 @@ def _failed_report(root: Path) -> Path:
     report = root / "gate-report"
     report.mkdir()
     checks = [
-        {"id": "av_offset", "status": "fail", "reason": "worst 6 > max 2"},
-        {"id": "flicker", "status": "pass", "reason": ""},
-        {"id": "lse_d", "status": "skipped", "reason": "no weights"},
+        {"id": "av_offset", "metric": "av_offset", "status": "fail", "reason": "worst 6 > max 2"},
+        {"id": "flicker", "metric": "flicker", "status": "pass", "reason": ""},
+        {"id": "lse_d", "metric": "lse_d", "status": "skipped", "reason": "no weights"},
     ]
     doc = {"suite": {"name": "weightfree"}, "judgement": {"status": "fail", "exit_code": 1, "checks": checks}}
     (report / "results.json").write_text(json.dumps(doc))

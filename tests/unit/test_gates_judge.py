@@ -12,6 +12,7 @@ from genserve.gates.baseline import Baseline, baseline_from_results, load_baseli
 from genserve.gates.judge import judge
 from genserve.gates.registry import all_metrics
 from genserve.gates.report_markdown import render_markdown
+from genserve.gates.results import Results
 from genserve.gates.suite import Suite
 
 
@@ -20,11 +21,14 @@ def _m(value: float | None, status: str = "ok", reason: str | None = None) -> di
 
 
 def _results(
-    assets: dict[str, dict[str, dict[str, Any]]], case_metrics: dict[str, Any] | None = None
-) -> dict:
+    assets: dict[str, dict[str, dict[str, Any]]],
+    case_metrics: dict[str, Any] | None = None,
+    jobs: dict[str, dict[str, Any]] | None = None,
+) -> Results:
     metrics = all_metrics()
     names = {n for row in assets.values() for n in row} | set(case_metrics or {})
-    return {
+    jobs = jobs or {}
+    doc = {
         "schema": "genserve.gate.results/1",
         "suite": {"name": "talk", "version": "1"},
         "environment": {"python": "3.11"},
@@ -36,12 +40,14 @@ def _results(
                 "name": "talking",
                 "task": "talking-head",
                 "assets": [
-                    {"id": aid, "job": {"status": "succeeded"}, "metrics": row} for aid, row in assets.items()
+                    {"id": aid, "job": jobs.get(aid, {"status": "succeeded"}), "metrics": row}
+                    for aid, row in assets.items()
                 ],
                 "case_metrics": case_metrics or {},
             }
         ],
     }
+    return Results.model_validate(doc)
 
 
 def _suite(*checks: dict[str, Any]) -> Suite:
@@ -115,8 +121,7 @@ def test_a_metric_error_is_an_evaluation_error() -> None:
 
 
 def test_failed_job_fails_the_gate() -> None:
-    res = _results({"a": {"lse_d": _m(6.0)}})
-    res["cases"][0]["assets"][0]["job"] = {"status": "failed", "message": "out of memory"}
+    res = _results({"a": {"lse_d": _m(6.0)}}, jobs={"a": {"status": "failed", "message": "out of memory"}})
     j = judge(res, _suite({"metric": "lse_d", "max": 8}))
     assert j.status == "fail"
     assert j.failed[0].id == "job_succeeded" and "out of memory" in j.failed[0].reason
@@ -144,7 +149,7 @@ def test_baseline_round_trip_with_fingerprint(tmp_path: Path) -> None:
     assert loaded.metric_versions["lse_d"] == all_metrics()["lse_d"].version
     assert loaded.environment == {"python": "3.11"} and loaded.provenance == {"git_commit": "abc"}
     other = _results({"a": {"lse_d": _m(6.0)}})
-    other["environment"] = {"python": "3.12"}
+    other.environment = {"python": "3.12"}
     j = judge(other, SUITE, loaded)
     assert j.baseline["environment_differences"] == ["python: 3.11 -> 3.12"]
 

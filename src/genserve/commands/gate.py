@@ -1,4 +1,5 @@
-"""`genserve gate run|judge|prompt|metrics` and `genserve ci init`: thin doors over genserve.gates.
+"""`genserve gate run|judge|prompt|metrics` and `genserve ci init|notify|upload`: thin doors over
+genserve.gates (`gate run` and `gate judge` parse their options and call genserve.gates.pipeline).
 
 Exit codes of `gate run` / `gate judge`: 0 the gate passed, 1 it failed, 2 the evaluation itself
 failed (a bad suite, an unreachable server, a metric that errored).
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,6 +17,10 @@ from genserve.commands import console
 from genserve.config import get_settings
 from genserve.errors import GenserveError, InvalidInput
 from genserve.gates.ci import DEFAULT_IMAGE
+
+if TYPE_CHECKING:
+    from genserve.gates.judge import Judgement
+    from genserve.gates.pipeline import GateOutcome
 
 EVAL_ERROR = 2
 
@@ -25,37 +30,13 @@ def _fail(exc: GenserveError) -> typer.Exit:
     return console.fail(exc, "genserve gate: error", exit_code=EVAL_ERROR)
 
 
-def _write_reports(
-    results: dict[str, Any],
-    judgement: Any,
-    report_dir: Path,
-    results_dir: Path | None,
-    summary: Path | None,
-) -> None:
-    from genserve.gates.report_html import write_html
-    from genserve.gates.report_json import write_results
-    from genserve.gates.report_junit import write_junit
-    from genserve.gates.report_markdown import render_markdown, write_markdown
-    from genserve.gates.report_results_dir import write_results_dir
-
-    write_results(results, judgement, report_dir)
-    write_junit(results, judgement, report_dir / "junit.xml")
-    write_markdown(results, judgement, report_dir / "summary.md")
-    write_html(results, judgement, report_dir)
-    if results_dir is not None:
-        write_results_dir(results, judgement, results_dir)
-    if summary is not None:
-        with summary.open("a") as fh:
-            fh.write(render_markdown(results, judgement))
-
-
-def counts(judgement: Any) -> str:
+def counts(judgement: Judgement) -> str:
     """What the console says was judged, in the same units as junit.xml (one test case per asset x
     check) and per check, skipped ones counted, never folded into "passed"."""
     from collections import Counter
 
-    by_check = Counter(c.status for c in judgement.checks)
-    by_case = Counter(o.status for c in judgement.checks for o in c.outcomes)
+    by_check = Counter[str](c.status for c in judgement.checks)
+    by_case = Counter[str](o.status for c in judgement.checks for o in c.outcomes)
 
     def said(found: Counter[str]) -> str:
         parts = [
@@ -71,13 +52,14 @@ def counts(judgement: Any) -> str:
     )
 
 
-def _finish(judgement: Any, report_dir: Path) -> None:
+def _finish(gated: GateOutcome) -> None:
+    judgement = gated.judgement
     color = {"pass": "green", "fail": "red", "error": "yellow"}[judgement.status]
     verdict = typer.style(f"gate {judgement.status.upper()}", fg=color)
-    console.note(f"{verdict}: {counts(judgement)}; report: {report_dir / 'report.html'}")
+    console.note(f"{verdict}: {counts(judgement)}; report: {gated.html}")
     for check in judgement.failed:
         console.note(f"  {typer.style('FAIL', fg='red')} {check.id}: {console.one_line(check.reason)}")
-    raise typer.Exit(judgement.exit_code)
+    raise typer.Exit(gated.exit_code)
 
 
 def register(app: typer.Typer) -> None:
@@ -110,10 +92,10 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Generate every case of SUITE, measure, judge against the checks and the baseline, report."""
-        from genserve.gates.baseline import baseline_from_results, load_baseline, save_baseline
-        from genserve.gates.judge import judge
-        from genserve.gates.run import local_generator, run_suite, server_generator
-        from genserve.gates.suite import load_suite
+        from genserve.gates.pipeline import run_gate
+
+        def on_asset(case: str, asset: str, status: str) -> None:
+            console.note(f"  {case}/{asset}: {status}")
 
         try:
             if local == (server is not None):
@@ -122,57 +104,22 @@ def register(app: typer.Typer) -> None:
                     argument="--local/--server",
                     fix="add --local to run here, or --server http://host:7860",
                 )
-            if update_baseline and baseline is None:
-                raise InvalidInput(
-                    "needs --baseline FILE to write",
-                    argument="--update-baseline",
-                    fix="add --baseline qa/baselines/x.json",
-                )
-            spec = load_suite(suite)
-            report_dir = report_dir.resolve()
-            base = None
-            if baseline is not None and (baseline.exists() or not update_baseline):
-                base = load_baseline(baseline)
-            settings = get_settings().model_copy(update={"output_dir": report_dir / "outputs"})
-            if server is not None:
-                generate = server_generator(server, report_dir / "outputs", api_key=api_key)
-            else:
-                generate = local_generator(settings)
-
-            def on_asset(case: str, asset: str, status: str) -> None:
-                console.note(f"  {case}/{asset}: {status}")
-
-            results = run_suite(
-                spec,
-                generate,
-                settings,
-                mode="server" if server else "local",
+            gated = run_gate(
+                suite,
+                report_dir=report_dir,
                 server=server,
+                api_key=api_key,
+                baseline=baseline,
+                update_baseline=update_baseline,
+                results_dir=results_dir,
+                summary=summary,
                 on_asset=on_asset,
             )
-            if update_baseline:
-                assert baseline is not None
-                failed = [
-                    f"{c['name']}/{a['id']}"
-                    for c in results["cases"]
-                    for a in c["assets"]
-                    if a["job"]["status"] != "succeeded"
-                ]
-                if failed:
-                    raise InvalidInput(
-                        "refuses to write a baseline from failed jobs",
-                        argument="--update-baseline",
-                        value=failed,
-                        fix="fix the failing jobs first",
-                    )
-                base = baseline_from_results(results)
-                save_baseline(base, baseline)
-                console.note(f"baseline written: {baseline}")
-            judgement = judge(results, spec, base)
-            _write_reports(results, judgement, report_dir, results_dir, summary)
         except GenserveError as exc:
             raise _fail(exc) from None
-        _finish(judgement, report_dir)
+        if gated.baseline_written is not None:
+            console.note(f"baseline written: {gated.baseline_written}")
+        _finish(gated)
 
     @gate.command("judge")
     def gate_judge(
@@ -190,24 +137,20 @@ def register(app: typer.Typer) -> None:
         summary: Annotated[Path | None, typer.Option("--summary", help="Append the Markdown here")] = None,
     ) -> None:
         """Re-judge stored measurements (new thresholds, another baseline) without generating again."""
-        from genserve.gates.baseline import load_baseline
-        from genserve.gates.judge import judge
-        from genserve.gates.report_json import load_results
-        from genserve.gates.suite import load_suite
+        from genserve.gates.pipeline import judge_again
 
         try:
-            results = load_results(results_path)
-            results.pop("judgement", None)
-            suite_path = suite or (Path(results["suite"]["path"]) if results["suite"].get("path") else None)
-            if suite_path is None:
-                raise InvalidInput("the results name no suite", argument="--suite", fix="pass --suite FILE")
-            spec = load_suite(suite_path)
-            base = load_baseline(baseline) if baseline is not None else None
-            judgement = judge(results, spec, base)
-            _write_reports(results, judgement, report_dir, results_dir, summary)
+            gated = judge_again(
+                results_path,
+                report_dir=report_dir,
+                suite=suite,
+                baseline=baseline,
+                results_dir=results_dir,
+                summary=summary,
+            )
         except GenserveError as exc:
             raise _fail(exc) from None
-        _finish(judgement, report_dir)
+        _finish(gated)
 
     @gate.command("prompt")
     def gate_prompt(

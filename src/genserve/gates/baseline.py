@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from genserve.errors import InvalidInput, NotFound
+from genserve.gates.registry import Measurement
+from genserve.gates.results import Results
 
 SCHEMA = "genserve.gate.baseline/1"
 
@@ -33,26 +35,30 @@ class Baseline(BaseModel):
         return self.values.get(f"{case}/{asset}", {}).get(metric)
 
 
-def baseline_from_results(results: dict[str, Any]) -> Baseline:
+def baseline_from_results(results: Results) -> Baseline:
     """A baseline holding every ``ok`` measurement of a results document."""
     values: dict[str, dict[str, float]] = {}
-    for case in results["cases"]:
-        for asset in case["assets"]:
-            row = {k: m["value"] for k, m in asset["metrics"].items() if m["status"] == "ok"}
+    for case in results.cases:
+        for asset in case.assets:
+            row = _ok_values(asset.metrics)
             if row:
-                values[f"{case['name']}/{asset['id']}"] = row
-        row = {k: m["value"] for k, m in case.get("case_metrics", {}).items() if m["status"] == "ok"}
+                values[f"{case.name}/{asset.id}"] = row
+        row = _ok_values(case.case_metrics)
         if row:
-            values[f"{case['name']}/*"] = row
-    prov = results.get("provenance", {})
+            values[f"{case.name}/*"] = row
+    prov = results.provenance
     return Baseline(
-        suite=results["suite"]["name"],
-        suite_version=results["suite"].get("version", "1"),
-        environment=results.get("environment", {}),
+        suite=results.suite.name,
+        suite_version=results.suite.version,
+        environment=results.environment,
         provenance={k: v for k, v in prov.items() if k.startswith("git_") or k in ("ci_run", "ci_url")},
-        metric_versions={k: v["version"] for k, v in results.get("metrics", {}).items()},
+        metric_versions={k: v.version for k, v in results.metrics.items()},
         values=values,
     )
+
+
+def _ok_values(measured: dict[str, Measurement]) -> dict[str, float]:
+    return {k: m.value for k, m in measured.items() if m.status == "ok" and m.value is not None}
 
 
 def load_baseline(path: str | Path) -> Baseline:

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
+from pydantic import ValidationError
+
 from genserve.errors import BackendUnavailable, InvalidInput
 
 FORMATS = ("slack", "wecom", "dingtalk", "feishu", "webhook")
@@ -37,24 +39,26 @@ class Verdict:
 
 def read_verdict(report_dir: Path) -> Verdict:
     """The verdict in REPORT_DIR/results.json; ``error`` with the reason when there is none."""
+    from genserve.gates.judge import Judgement
+
     path = report_dir / "results.json"
     if not path.is_file():
         return Verdict("error", reason=f"no {path}: the gate did not finish (set-up, service or evaluation)")
     try:
         doc = json.loads(path.read_text())
-        judgement = doc["judgement"]
-        status = str(judgement["status"])
+        judgement = Judgement.model_validate(doc["judgement"])
         suite = str((doc.get("suite") or {}).get("name", ""))
-        failed = [
-            (str(c["id"]), " ".join(str(c.get("reason", "")).split()))
-            for c in judgement.get("checks", [])
-            if c.get("status") in ("fail", "error")
-        ]
-    except (ValueError, KeyError, TypeError) as exc:
-        return Verdict("error", reason=f"{path} is not a judged gate report ({exc!r})")
-    if status not in ICONS:
-        return Verdict("error", suite=suite, reason=f"{path}: unknown status {status!r}")
-    return Verdict(status, suite=suite, failed=failed)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return Verdict("error", reason=f"{path} is not a judged gate report ({_why(exc)})")
+    failed = [(c.id, " ".join(c.reason.split())) for c in judgement.checks if c.status in ("fail", "error")]
+    return Verdict(judgement.status, suite=suite, failed=failed)
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        return f"judgement.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+    return repr(exc)
 
 
 def render_text(verdict: Verdict, *, title: str, commit: str, link: str, markdown: bool) -> str:

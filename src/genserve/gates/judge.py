@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 
 from genserve.gates.baseline import Baseline
 from genserve.gates.fingerprint import fingerprint_differences
-from genserve.gates.registry import Direction, all_metrics
+from genserve.gates.registry import Direction, Measurement, all_metrics
+from genserve.gates.results import CaseResult, Results
 from genserve.gates.suite import Check, Suite
 
 Status = Literal["pass", "fail", "skipped", "error"]
@@ -80,22 +81,21 @@ def _judge_value(check: Check, direction: Direction, value: float, base: float |
 
 def _outcome(
     check: Check,
-    case: dict[str, Any],
+    name: str,
     asset_id: str,
-    measurement: dict[str, Any] | None,
+    measurement: Measurement | None,
     baseline: Baseline | None,
     versions_ok: bool,
 ) -> Outcome:
     metric = all_metrics()[check.metric]
-    name = case["name"]
     if measurement is None:
         return Outcome(case=name, asset=asset_id, status="skipped", reason="not measured")
-    if measurement["status"] != "ok":
-        status: Status = "error" if measurement["status"] == "error" else "skipped"
+    if measurement.status != "ok" or measurement.value is None:
+        status: Status = "error" if measurement.status == "error" else "skipped"
         if status == "skipped" and check.required:
             status = "fail"
-        return Outcome(case=name, asset=asset_id, status=status, reason=measurement.get("reason") or "")
-    value = float(measurement["value"])
+        return Outcome(case=name, asset=asset_id, status=status, reason=measurement.reason or "")
+    value = float(measurement.value)
     base = baseline.value(name, asset_id, check.metric) if baseline and versions_ok else None
     status, reason = _judge_value(check, metric.direction, value, base)
     out = Outcome(case=name, asset=asset_id, status=status, value=value, baseline=base, reason=reason)
@@ -111,22 +111,19 @@ def _outcome(
     return out
 
 
-def judge(results: dict[str, Any], suite: Suite, baseline: Baseline | None = None) -> Judgement:
+def judge(results: Results, suite: Suite, baseline: Baseline | None = None) -> Judgement:
     metrics = all_metrics()
     verdicts: list[CheckVerdict] = []
     warnings: list[str] = []
     # 1. every job must have succeeded
     job_outcomes = [
         Outcome(
-            case=c["name"],
-            asset=a["id"],
-            status="pass" if a["job"]["status"] == "succeeded" else "fail",
-            reason=""
-            if a["job"]["status"] == "succeeded"
-            else f"job {a['job']['status']}: {a['job'].get('message')}",
+            case=c.name,
+            asset=a.id,
+            status="pass" if a.job.succeeded else "fail",
+            reason="" if a.job.succeeded else f"job {a.job.status}: {a.job.message}",
         )
-        for c in results["cases"]
-        for a in c["assets"]
+        for c, a in results.assets()
     ]
     verdicts.append(
         _aggregate(Check(metric=JOB_CHECK, id=JOB_CHECK, min=1), job_outcomes, unit="", direction="higher")
@@ -135,16 +132,17 @@ def judge(results: dict[str, Any], suite: Suite, baseline: Baseline | None = Non
     info: dict[str, Any] = {}
     if baseline is not None:
         info = {"created": baseline.created, "suite": baseline.suite, "provenance": baseline.provenance}
-        diffs = fingerprint_differences(baseline.environment, results.get("environment", {}))
+        diffs = fingerprint_differences(baseline.environment, results.environment)
         info["environment_differences"] = diffs
         if diffs:
             warnings.append("the baseline was measured in another environment: " + "; ".join(diffs))
-        if baseline.suite != results["suite"]["name"]:
-            warnings.append(f"the baseline is of suite '{baseline.suite}', not '{results['suite']['name']}'")
-    cases_by_name = {c["name"]: c for c in results["cases"]}
+        if baseline.suite != results.suite.name:
+            warnings.append(f"the baseline is of suite '{baseline.suite}', not '{results.suite.name}'")
+    cases_by_name = {c.name: c for c in results.cases}
     for check in suite.checks:
         metric = metrics[check.metric]
-        current_version = results.get("metrics", {}).get(check.metric, {}).get("version", metric.version)
+        recorded = results.metrics.get(check.metric)
+        current_version = recorded.version if recorded is not None else metric.version
         versions_ok = True
         if baseline is not None:
             base_version = baseline.metric_versions.get(check.metric)
@@ -156,36 +154,9 @@ def judge(results: dict[str, Any], suite: Suite, baseline: Baseline | None = Non
                 )
         outcomes: list[Outcome] = []
         for case_def in suite.cases:
-            if check not in suite.checks_for(case_def):
-                continue
             case = cases_by_name.get(case_def.name)
-            if case is None:
-                continue
-            if metric.scope == "case":
-                outcomes.append(
-                    _outcome(
-                        check,
-                        case,
-                        "*",
-                        case.get("case_metrics", {}).get(check.metric),
-                        baseline,
-                        versions_ok,
-                    )
-                )
-                continue
-            for asset in case["assets"]:
-                if asset["job"]["status"] != "succeeded":
-                    outcomes.append(
-                        Outcome(
-                            case=case["name"], asset=asset["id"], status="skipped", reason="the job failed"
-                        )
-                    )
-                    continue
-                outcomes.append(
-                    _outcome(
-                        check, case, asset["id"], asset["metrics"].get(check.metric), baseline, versions_ok
-                    )
-                )
+            if case is not None and check in suite.checks_for(case_def):
+                outcomes += _case_outcomes(check, case, metric.scope, baseline, versions_ok)
         verdicts.append(_aggregate(check, outcomes, unit=metric.unit, direction=str(metric.direction)))
     statuses = {v.status for v in verdicts}
     overall: Literal["pass", "fail", "error"] = (
@@ -194,6 +165,20 @@ def judge(results: dict[str, Any], suite: Suite, baseline: Baseline | None = Non
     return Judgement(
         status=overall, exit_code=EXIT_CODES[overall], checks=verdicts, baseline=info, warnings=warnings
     )
+
+
+def _case_outcomes(
+    check: Check, case: CaseResult, scope: str, baseline: Baseline | None, versions_ok: bool
+) -> list[Outcome]:
+    """The check's outcome on each asset of the case (one outcome, asset "*", for a set-level metric)."""
+    if scope == "case":
+        return [_outcome(check, case.name, "*", case.case_metrics.get(check.metric), baseline, versions_ok)]
+    return [
+        _outcome(check, case.name, a.id, a.metrics.get(check.metric), baseline, versions_ok)
+        if a.job.succeeded
+        else Outcome(case=case.name, asset=a.id, status="skipped", reason="the job failed")
+        for a in case.assets
+    ]
 
 
 def _aggregate(check: Check, outcomes: list[Outcome], *, unit: str, direction: str) -> CheckVerdict:

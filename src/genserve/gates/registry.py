@@ -70,17 +70,33 @@ class Metric:
             raise MetricSkipped(f"weights not found at {path} ({env})")
         return path
 
+    def info(self) -> MetricInfo:
+        return MetricInfo(
+            name=self.name,
+            unit=self.unit,
+            direction=self.direction,
+            version=self.version,
+            description=self.description,
+            tasks=list(self.tasks),
+            weights=self.weights,
+            scope=self.scope,
+        )
+
     def describe(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "unit": self.unit,
-            "direction": str(self.direction),
-            "version": self.version,
-            "description": self.description,
-            "tasks": list(self.tasks),
-            "weights": self.weights,
-            "scope": self.scope,
-        }
+        return self.info().model_dump(mode="json")
+
+
+class MetricInfo(BaseModel):
+    """A metric as a results document records it (and `genserve gate metrics --json` lists it)."""
+
+    name: str
+    unit: str = ""
+    direction: Direction = Direction.INFO
+    version: str
+    description: str = ""
+    tasks: list[str] = Field(default_factory=list, description="Tasks it applies to; [] = every task")
+    weights: str | None = Field(None, description="The setting naming its local weights; None = weight-free")
+    scope: Scope = "asset"
 
 
 class Measurement(BaseModel):

@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from genserve.errors import missing_extra
-from genserve.gates.judge import JOB_CHECK, Judgement
+from genserve.gates.judge import JOB_CHECK, CheckVerdict, Judgement
+from genserve.gates.results import Results
 
 SHEET_FRAMES = 8
 THUMB_HEIGHT = 120
@@ -50,7 +50,7 @@ def contact_sheet(video: Path, path: Path, frames: int = SHEET_FRAMES) -> Path:
     return path
 
 
-def metric_plot(check: Any, path: Path) -> Path | None:
+def metric_plot(check: CheckVerdict, path: Path) -> Path | None:
     """Bars per asset: baseline (grey) and candidate (green pass / red fail), bounds as lines."""
     rows = [o for o in check.outcomes if o.value is not None]
     if not rows:
@@ -69,7 +69,13 @@ def metric_plot(check: Any, path: Path) -> Path | None:
         base = [o.baseline if o.baseline is not None else np.nan for o in rows]
         ax.bar(x - 0.2, base, width=0.4, color="#9e9e9e", label="baseline")
         colors = ["#2e7d32" if o.status == "pass" else "#c62828" for o in rows]
-        ax.bar(x + 0.2, [o.value for o in rows], width=0.4, color=colors, label="candidate")
+        ax.bar(
+            x + 0.2,
+            [o.value if o.value is not None else np.nan for o in rows],
+            width=0.4,
+            color=colors,
+            label="candidate",
+        )
         ax.set_xticks(x, labels, rotation=20, ha="right", fontsize=8)
         ax.set_title(f"{check.id} ({check.unit}, {check.direction} is better)", fontsize=10)
         ax.legend(fontsize=8)
@@ -81,7 +87,7 @@ def metric_plot(check: Any, path: Path) -> Path | None:
     return path
 
 
-def write_html(results: dict[str, Any], judgement: Judgement, report_dir: Path) -> Path:
+def write_html(results: Results, judgement: Judgement, report_dir: Path) -> Path:
     try:
         import jinja2
     except ImportError:
@@ -89,27 +95,35 @@ def write_html(results: dict[str, Any], judgement: Judgement, report_dir: Path) 
     report_dir.mkdir(parents=True, exist_ok=True)
     # 1. a contact sheet per video
     cases = []
-    for case in results["cases"]:
+    for case in results.cases:
         assets = []
-        for asset in case["assets"]:
-            video = asset["job"].get("video")
+        for asset in case.assets:
+            video = asset.job.video if asset.job.video and Path(asset.job.video).is_file() else None
             sheet = None
-            if video and Path(video).is_file():
+            if video:
                 sheet = contact_sheet(
-                    Path(video), report_dir / "contact" / f"{_slug(case['name'])}__{_slug(asset['id'])}.png"
+                    Path(video), report_dir / "contact" / f"{_slug(case.name)}__{_slug(asset.id)}.png"
                 )
             assets.append(
                 {
-                    "id": asset["id"],
-                    "status": asset["job"]["status"],
-                    "message": asset["job"].get("message"),
+                    "id": asset.id,
+                    "status": asset.job.status,
+                    "message": asset.job.message,
                     "sheet": os.path.relpath(sheet, report_dir) if sheet else None,
-                    "video": os.path.relpath(video, report_dir) if video and Path(video).is_file() else None,
-                    "metrics": {k: m for k, m in asset["metrics"].items()},
+                    "video": os.path.relpath(video, report_dir) if video else None,
+                    "metrics": asset.metrics,
                 }
             )
-        params = ", ".join(f"{k}={v}" for k, v in (case.get("params") or {}).items())
-        cases.append({**case, "assets": assets, "params_text": params or "default parameters"})
+        params = ", ".join(f"{k}={v}" for k, v in case.params.items())
+        cases.append(
+            {
+                "name": case.name,
+                "task": case.task,
+                "backend": case.backend,
+                "assets": assets,
+                "params_text": params or "default parameters",
+            }
+        )
     # 2. a plot per check
     plots = []
     for check in judgement.checks:

@@ -6,16 +6,24 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from genserve.errors import InvalidInput, NotFound
 from genserve.gates.judge import Judgement
-from genserve.gates.run import RESULTS_SCHEMA
+from genserve.gates.results import RESULTS_SCHEMA, Results
 
 
-def write_results(results: dict[str, Any], judgement: Judgement | None, report_dir: Path) -> Path:
-    report_dir.mkdir(parents=True, exist_ok=True)
-    doc = dict(results)
+def report_document(results: Results, judgement: Judgement | None) -> dict[str, Any]:
+    """results.json as written: the results document, and the judgement under ``judgement``."""
+    doc = results.to_json()
     if judgement is not None:
         doc["judgement"] = judgement.model_dump(mode="json")
+    return doc
+
+
+def write_results(results: Results, judgement: Judgement | None, report_dir: Path) -> Path:
+    report_dir.mkdir(parents=True, exist_ok=True)
+    doc = report_document(results, judgement)
     path = report_dir / "results.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
@@ -23,7 +31,8 @@ def write_results(results: dict[str, Any], judgement: Judgement | None, report_d
     return path
 
 
-def load_results(path: str | Path) -> dict[str, Any]:
+def load_results(path: str | Path) -> Results:
+    """The results document in PATH (a results.json or its report dir); its judgement is left out."""
     path = Path(path)
     if path.is_dir():
         path = path / "results.json"
@@ -45,4 +54,14 @@ def load_results(path: str | Path) -> dict[str, Any]:
             value=str(path),
             fix="pass the results.json written by `genserve gate run`",
         )
-    return doc
+    try:
+        return Results.model_validate(doc)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise InvalidInput(
+            f"is not a genserve gate results file ({where}: {err['msg']})",
+            argument="RESULTS",
+            value=str(path),
+            fix="pass the results.json written by `genserve gate run`",
+        ) from None

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
-from genserve.gates.judge import Judgement
+from genserve.gates.judge import CheckVerdict, Judgement, Outcome
+from genserve.gates.results import Results
 
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.6g}"
 
 
-def write_junit(results: dict[str, Any], judgement: Judgement, path: Path) -> Path:
-    suite_name = results["suite"]["name"]
+def write_junit(results: Results, judgement: Judgement, path: Path) -> Path:
+    suite_name = results.suite.name
     root = ET.Element("testsuites", name=f"genserve gate: {suite_name}")
-    by_case: dict[str, list[tuple[str, Any, Any]]] = {}
+    by_case: dict[str, list[tuple[str, CheckVerdict, Outcome]]] = {}
     for check in judgement.checks:
         for o in check.outcomes:
             by_case.setdefault(o.case, []).append((check.id, check, o))

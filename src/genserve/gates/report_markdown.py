@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from genserve.gates.judge import Judgement
+from genserve.gates.results import Results
 
 _MARK = {"pass": "✅ pass", "fail": "❌ FAIL", "skipped": "⚪ skipped", "error": "⚠️ error"}
 
@@ -18,14 +18,13 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:+.1f} %"
 
 
-def render_markdown(results: dict[str, Any], judgement: Judgement) -> str:
-    suite = results["suite"]
-    prov = results.get("provenance", {})
+def render_markdown(results: Results, judgement: Judgement) -> str:
+    prov = results.provenance
     lines = [
-        f"## genserve gate `{suite['name']}`: {_MARK[judgement.status]} (exit {judgement.exit_code})",
+        f"## genserve gate `{results.suite.name}`: {_MARK[judgement.status]} (exit {judgement.exit_code})",
         "",
     ]
-    facts = [f"{sum(len(c['assets']) for c in results['cases'])} jobs ({results.get('mode')})"]
+    facts = [f"{sum(len(c.assets) for c in results.cases)} jobs ({results.mode})"]
     if prov.get("git_commit"):
         facts.append(f"commit `{str(prov['git_commit'])[:12]}`")
     if prov.get("git_branch"):
@@ -68,7 +67,7 @@ def render_markdown(results: dict[str, Any], judgement: Judgement) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_markdown(results: dict[str, Any], judgement: Judgement, path: Path) -> Path:
+def write_markdown(results: Results, judgement: Judgement, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_markdown(results, judgement))
     return path

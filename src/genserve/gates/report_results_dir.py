@@ -5,23 +5,23 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from genserve.gates.judge import Judgement
 from genserve.gates.registry import Direction, all_metrics
+from genserve.gates.results import Results
 
 
-def figures(results: dict[str, Any]) -> dict[str, str]:
+def figures(results: Results) -> dict[str, str]:
     """Each measured metric's worst value over all assets (its value if set-level); 'skipped' if none."""
     metrics = all_metrics()
     seen: dict[str, list[float]] = {}
-    for case in results["cases"]:
-        rows = [a["metrics"] for a in case["assets"]] + [case.get("case_metrics", {})]
+    for case in results.cases:
+        rows = [a.metrics for a in case.assets] + [case.case_metrics]
         for row in rows:
             for name, m in row.items():
                 seen.setdefault(name, [])
-                if m["status"] == "ok":
-                    seen[name].append(float(m["value"]))
+                if m.status == "ok" and m.value is not None:
+                    seen[name].append(float(m.value))
     out = {}
     for name, values in seen.items():
         direction = metrics[name].direction if name in metrics else Direction.INFO
@@ -33,7 +33,7 @@ def figures(results: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def write_results_dir(results: dict[str, Any], judgement: Judgement | None, directory: Path) -> list[Path]:
+def write_results_dir(results: Results, judgement: Judgement | None, directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     values = figures(results)
     if judgement is not None:

@@ -13,12 +13,13 @@ from genserve.config import Settings
 from genserve.gates.context import MeasureContext
 from genserve.gates.fingerprint import environment_fingerprint
 from genserve.gates.measure import measure_asset, measure_case, metrics_for
+from genserve.gates.results import RESULTS_SCHEMA, AssetResult, CaseResult, JobSummary, Results, SuiteRecord
 from genserve.gates.suite import Asset, Case, Suite
 from genserve.provenance import provenance
 
 log = logging.getLogger("genserve.gates")
 
-RESULTS_SCHEMA = "genserve.gate.results/1"
+__all__ = ["RESULTS_SCHEMA", "Generator", "local_generator", "run_suite", "server_generator"]
 
 
 class Generator(Protocol):
@@ -82,26 +83,6 @@ def server_generator(
     return generate
 
 
-def _job_summary(result: dict[str, Any], video: Path | None) -> dict[str, Any]:
-    keep = (
-        "job_id",
-        "status",
-        "error",
-        "message",
-        "backend",
-        "model",
-        "device",
-        "duration_sec",
-        "timings",
-        "peak_memory",
-        "parameters",
-        "warnings",
-        "degraded",
-        "outputs",
-    )
-    return {**{k: result.get(k) for k in keep}, "video": str(video) if video else None}
-
-
 def run_suite(
     suite: Suite,
     generate: Generator,
@@ -110,9 +91,9 @@ def run_suite(
     mode: str,
     server: str | None = None,
     on_asset: Callable[[str, str, str], None] | None = None,
-) -> dict[str, Any]:
+) -> Results:
     """Generate and measure every asset of every case; returns the results document (not judged)."""
-    metrics = {m.name: m.describe() for case in suite.cases for m in metrics_for(case.task, case.metrics)}
+    metrics = {m.name: m.info() for case in suite.cases for m in metrics_for(case.task, case.metrics)}
     started = datetime.now(UTC)
     cases_out = []
     for case in suite.cases:
@@ -127,7 +108,7 @@ def run_suite(
         for asset in case.assets:
             inputs = {k: suite.asset_path(v) for k, v in asset.inputs.items()}
             result, video = generate(case, asset, inputs)
-            ok = result.get("status") == "succeeded"
+            job = JobSummary.of(result, str(video) if video else None)
             expect = dict(asset.expect)
             if "reference" in expect:
                 refs = expect["reference"] if isinstance(expect["reference"], list) else [expect["reference"]]
@@ -135,46 +116,44 @@ def run_suite(
             ctx = MeasureContext(
                 task=case.task, settings=settings, video=video, inputs=inputs, expected=expect, result=result
             )
-            measured = {k: m.model_dump() for k, m in measure_asset(ctx, case.metrics).items()} if ok else {}
-            if ok:
+            if job.succeeded:
                 contexts.append(ctx)
             assets_out.append(
-                {
-                    "id": asset.id,
-                    "inputs": {k: str(v) for k, v in inputs.items()},
-                    "expect": expect,
-                    "job": _job_summary(result, video),
-                    "metrics": measured,
-                }
+                AssetResult(
+                    id=asset.id,
+                    inputs={k: str(v) for k, v in inputs.items()},
+                    expect=expect,
+                    job=job,
+                    metrics=measure_asset(ctx, case.metrics) if job.succeeded else {},
+                )
             )
             if on_asset is not None:
-                on_asset(case.name, asset.id, str(result.get("status")))
-        case_metrics = {k: m.model_dump() for k, m in measure_case(contexts, case.task, case.metrics).items()}
+                on_asset(case.name, asset.id, str(job.status))
         cases_out.append(
-            {
-                "name": case.name,
-                "task": case.task,
-                "backend": case.backend,
-                "params": case.params,
-                "prompt": prompt_record,
-                "assets": assets_out,
-                "case_metrics": case_metrics,
-            }
+            CaseResult(
+                name=case.name,
+                task=case.task,
+                backend=case.backend,
+                params=case.params,
+                prompt=prompt_record,
+                assets=assets_out,
+                case_metrics=measure_case(contexts, case.task, case.metrics),
+            )
         )
-    return {
-        "schema": RESULTS_SCHEMA,
-        "suite": {
-            "name": suite.name,
-            "version": suite.version,
-            "path": str(suite.path) if suite.path else None,
-            "sha256": suite.sha256,
-        },
-        "created": started.isoformat(timespec="seconds"),
-        "duration_sec": round((datetime.now(UTC) - started).total_seconds(), 3),
-        "mode": mode,
-        "server": server,
-        "environment": environment_fingerprint(settings.device if settings.device != "auto" else None),
-        "provenance": provenance(),
-        "metrics": metrics,
-        "cases": cases_out,
-    }
+    return Results(
+        schema_=RESULTS_SCHEMA,
+        suite=SuiteRecord(
+            name=suite.name,
+            version=suite.version,
+            path=str(suite.path) if suite.path else None,
+            sha256=suite.sha256,
+        ),
+        created=started.isoformat(timespec="seconds"),
+        duration_sec=round((datetime.now(UTC) - started).total_seconds(), 3),
+        mode=mode,
+        server=server,
+        environment=environment_fingerprint(settings.device if settings.device != "auto" else None),
+        provenance=provenance(),
+        metrics=metrics,
+        cases=cases_out,
+    )
