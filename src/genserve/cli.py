@@ -13,7 +13,7 @@ from genserve import __version__
 from genserve.commands import console
 from genserve.commands.job_options import AudioOpt, ImageOpt, PromptOpt, SetOpt, TaskArg, job_params
 from genserve.config import get_settings
-from genserve.errors import GenserveError
+from genserve.errors import GenserveError, exit_code_of
 
 app = console.new_typer(name="genserve")
 
@@ -67,7 +67,7 @@ def run(
     typer.echo(result.model_dump_json(indent=2))
     if result.status != "succeeded":
         console.error(console.in_cli_terms(result.message or result.status))
-        raise typer.Exit(console.exit_code_of(result.error))
+        raise typer.Exit(exit_code_of(result.error))
     for warning in result.warnings:
         console.warning(warning)
 

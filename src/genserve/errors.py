@@ -1,4 +1,9 @@
-"""One exception tree for genserve; every door maps it once.
+"""One exception tree for genserve, and the one table of what each outcome means at every door.
+
+Each class carries its HTTP status, its CLI exit code and its ``code`` (the ``error`` field of a
+failed job's record), so a failure reads the same wherever it is met: `genserve run` (in process),
+`genserve submit --wait` (a failed job's ``error`` mapped back through :func:`exit_code_of`),
+`genserve gate`, `genserve batch` and the REST API.
 
     GenserveError                    500  exit 1   something failed that is not the caller's fault
     ├── InvalidInput                 422  exit 2   a parameter or input breaks a rule (names it, says the fix)
@@ -17,17 +22,39 @@
     ├── RateLimited                  429  exit 8   too many jobs at once for this key
     └── ServerUnreachable            503  exit 3   (client side) the service did not answer
 
+Outcomes that are no error of genserve's have their codes in :class:`ExitCode` beside these: 0 ok,
+9 a gate found a regression, 10 a batch had more failed rows than allowed, 130 interrupted.
+
 Messages are one line and teach: the argument, the rule, the value, and the fix.
 """
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Any, ClassVar
+
+
+class ExitCode(IntEnum):
+    """Every exit code of the CLI (README, "CLI"): the same code for the same outcome in every command."""
+
+    OK = 0
+    INTERNAL = 1  # GenserveError: a failure that is not the caller's fault
+    INVALID_INPUT = 2  # InvalidInput, Conflict, and click's usage errors
+    TIMEOUT = 3  # JobTimeout; also a --wait --timeout that ran out
+    UNREACHABLE = 3  # ServerUnreachable: the server did not answer
+    BACKEND_UNAVAILABLE = 4
+    OUT_OF_MEMORY = 5
+    CANCELED = 6
+    ACCESS_DENIED = 7  # Unauthorized, Forbidden
+    RATE_LIMITED = 8
+    GATE_FAILED = 9  # `genserve gate`: a check failed (the outputs regressed)
+    ROWS_FAILED = 10  # `genserve batch`: more failed rows than --max-failures, or rows left unfinished
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM
 
 
 class GenserveError(Exception):
     http_status: ClassVar[int] = 500
-    exit_code: ClassVar[int] = 1
+    exit_code: ClassVar[int] = ExitCode.INTERNAL
     code: ClassVar[str] = "internal_error"
 
     def __init__(
@@ -75,7 +102,7 @@ class GenserveError(Exception):
 
 class InvalidInput(GenserveError):
     http_status = 422
-    exit_code = 2
+    exit_code = ExitCode.INVALID_INPUT
     code = "invalid_input"
 
 
@@ -106,55 +133,55 @@ class RangeNotSatisfiable(InvalidInput):
 
 class BackendUnavailable(GenserveError):
     http_status = 503
-    exit_code = 4
+    exit_code = ExitCode.BACKEND_UNAVAILABLE
     code = "backend_unavailable"
 
 
 class OutOfMemory(GenserveError):
     http_status = 507
-    exit_code = 5
+    exit_code = ExitCode.OUT_OF_MEMORY
     code = "out_of_memory"
 
 
 class JobTimeout(GenserveError):
     http_status = 504
-    exit_code = 3
+    exit_code = ExitCode.TIMEOUT
     code = "timeout"
 
 
 class Canceled(GenserveError):
     http_status = 409
-    exit_code = 6
+    exit_code = ExitCode.CANCELED
     code = "canceled"
 
 
 class Conflict(GenserveError):
     http_status = 409
-    exit_code = 2
+    exit_code = ExitCode.INVALID_INPUT
     code = "conflict"
 
 
 class Unauthorized(GenserveError):
     http_status = 401
-    exit_code = 7
+    exit_code = ExitCode.ACCESS_DENIED
     code = "unauthorized"
 
 
 class Forbidden(GenserveError):
     http_status = 403
-    exit_code = 7
+    exit_code = ExitCode.ACCESS_DENIED
     code = "forbidden"
 
 
 class RateLimited(GenserveError):
     http_status = 429
-    exit_code = 8
+    exit_code = ExitCode.RATE_LIMITED
     code = "rate_limited"
 
 
 class ServerUnreachable(GenserveError):
     http_status = 503
-    exit_code = 3
+    exit_code = ExitCode.UNREACHABLE
     code = "server_unreachable"
 
 
@@ -190,3 +217,9 @@ def error_class(code: str | None) -> type[GenserveError]:
         if cls.code == code:
             return cls
     return GenserveError
+
+
+def exit_code_of(error_code: str | None) -> ExitCode:
+    """The exit code of a failed job's ``error`` code (``out_of_memory`` -> 5): the job's record
+    holds the code, not the exception, so a job that failed on a server exits as it does in process."""
+    return ExitCode(error_class(error_code).exit_code)

@@ -118,7 +118,8 @@ def cluster_env(broker: str, database: str, **extra: str) -> dict[str, str]:
         "GENSERVE_BROKER_URL": broker,
         "GENSERVE_DATABASE_URL": database,
         "GENSERVE_LEASE_S": "3",
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "integration")]),
+        # this checkout's code, before any installed copy of genserve
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "integration"), str(ROOT / "src")]),
         **extra,
     }
 

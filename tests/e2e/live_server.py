@@ -28,7 +28,8 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
         "GENSERVE_OUTPUT_DIR": str(tmp / "outputs"),
         "GENSERVE_LOG_DIR": str(tmp / "logs"),
         "GENSERVE_PLUGINS": "svc_backends",
-        "PYTHONPATH": str(ROOT / "tests" / "integration"),
+        # this checkout's code, before any installed copy of genserve
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "integration"), str(ROOT / "src")]),
         "OMP_NUM_THREADS": "1",
     }
     env.update(extra)

@@ -3,6 +3,7 @@
 - ``noop``: image-to-video that does nothing (for overhead and 200-job floods); counts its runs
   in ``<data_dir>/runs.log`` (one line per run: the prompt), so a test can see a job ran once.
 - ``slow``: image-to-video that takes ``steps`` x 0.1 s in progress steps (cancel, kill -9, queues).
+- ``oom``: image-to-video that runs out of memory at every step of the degrade ladder (exit codes).
 """
 
 from __future__ import annotations
@@ -57,8 +58,19 @@ def runs(data_dir: Path) -> list[str]:
     return log.read_text().splitlines() if log.exists() else []
 
 
+class OomBackend(Backend):
+    name = "oom"
+    task = "image-to-video"
+    description = "runs out of memory whatever it is asked (tests)"
+    thread_safe = True
+
+    def run(self, inputs: Any, params: Any, progress: Progress) -> RunOutput:
+        raise MemoryError("out of memory (test backend)")
+
+
 register(NoopBackend)
 register(SlowBackend)
+register(OomBackend)
 
 
 class NoopRecognize(Backend):

@@ -195,7 +195,7 @@ def test_github_failing_gate_archives_notifies_and_stops(
             print(step["name"], done.returncode, done.stdout[-2000:], done.stderr[-2000:])
     finally:
         _kill_left(work / "logs" / "serve.pid")
-    assert outcome["Run the quality gate"] == 1, outcome  # the gate failed: the job fails
+    assert outcome["Run the quality gate"] == 9, outcome  # the gate failed: the job fails
     for name in (
         "Stop the service",
         "Archive reports, outputs and logs to S3-compatible storage",
@@ -241,7 +241,7 @@ def test_gitlab_failing_gate_archives_notifies_and_stops(
         after = _sh("\n".join(gate["after_script"]), work, env, sh)
     finally:
         _kill_left(work / "logs" / "serve.pid")
-    assert script.returncode == 1, script.stderr[-3000:]
+    assert script.returncode == 9, script.stderr[-3000:]  # the gate failed
     assert after.returncode == 0, after.stderr
     _assert_stopped(work / "logs" / "serve.pid")
     report = doc["gate-report"]
@@ -296,7 +296,7 @@ def test_jenkins_failing_gate_archives_notifies_and_stops(
         }
     finally:
         _kill_left(work / "logs" / "serve.pid")
-    assert judged.returncode == 1, judged.stderr[-3000:]
+    assert judged.returncode == 9, judged.stderr[-3000:]
     assert {k: v.returncode for k, v in post.items()} == {"stop": 0, "upload": 0, "notify": 0}, post
     _assert_stopped(work / "logs" / "serve.pid")
     assert "jk-archive/a1b2c3d4e5f6/9/gate-report/summary.md" in _s3_keys(s3_server, "jk-archive/")
@@ -379,7 +379,7 @@ def test_tekton_failing_gate_archives_notifies_and_stops(
     finally:
         service.send_signal(signal.SIGTERM)  # Tekton stops the sidecars when the steps are done
         service.wait(30)
-    assert gate == {"init-results": 0, "wait-for-service": 0, "gate": 1, "verdict": 1}, gate
+    assert gate == {"init-results": 0, "wait-for-service": 0, "gate": 9, "verdict": 1}, gate
     assert (tmp_path / "gate" / "results" / "gate_status").read_text() == "fail"
     secrets = {
         **{k: v for k, v in s3_server.env.items() if k.startswith("AWS_")},

@@ -74,7 +74,7 @@ def test_a_planted_defect_fails_the_gate(
 ) -> None:
     with use_backend(planted(change)):
         code, out = gate("run", str(receipt_only(tmp_path)), "--local", "--report-dir", str(tmp_path / "r"))
-    assert code == 1, out
+    assert code == 9, out
     md = (tmp_path / "r" / "summary.md").read_text(encoding="utf-8")
     failing = md.split("### Failing checks")[1]
     assert "**field_accuracy**" in failing and "0.8 < min 1" in failing

@@ -1,5 +1,5 @@
 """The committed weight-free suite: passes against its committed baseline; a planted regression
-(a frozen second half, or the talking-head audio 5 frames late) exits 1 and the Markdown names the
+(a frozen second half, or the talking-head audio 5 frames late) exits 9 and the Markdown names the
 failing check with its numbers; stored results are re-judged without generating again; the HTML
 report opens in a real browser with its contact sheets."""
 
@@ -78,9 +78,9 @@ def test_weightfree_suite_passes_against_its_committed_baseline(passing: Path) -
 def test_frozen_second_half_fails_the_gate(tmp_path: Path) -> None:
     with use_backend(FrozenSecondHalfCamera):
         code, out = run_suite(tmp_path / "frozen")
-    assert code == 1, out
+    assert code == 9, out
     md = (tmp_path / "frozen" / "summary.md").read_text()
-    assert "❌ FAIL (exit 1)" in md
+    assert "❌ FAIL (exit 9)" in md
     failing = md.split("### Failing checks")[1].split("|")[0]
     assert "**frozen_fraction**" in failing
     assert "0.5 > max 0.25" in failing  # the numbers, not just the name
@@ -90,7 +90,7 @@ def test_frozen_second_half_fails_the_gate(tmp_path: Path) -> None:
 def test_talking_head_audio_five_frames_late_fails_the_gate(tmp_path: Path) -> None:
     with use_backend(late_audio(PortraitBackend, frames=5)):
         code, out = run_suite(tmp_path / "late")
-    assert code == 1, out
+    assert code == 9, out
     results = json.loads((tmp_path / "late" / "results.json").read_text())
     talk = next(c for c in results["cases"] if c["name"] == "talking")["assets"][0]
     assert talk["metrics"]["av_offset"]["detail"]["signed_offset"] == pytest.approx(6, abs=1)  # 1 + 5 late
@@ -110,7 +110,7 @@ def test_stored_results_are_judged_again_without_generating(passing: Path, tmp_p
     code, out = gate(
         "judge", str(passing / "results.json"), "--suite", str(suite), "--report-dir", str(tmp_path / "r")
     )
-    assert code == 1, out
+    assert code == 9, out
     assert "fast-enough" in (tmp_path / "r" / "summary.md").read_text()
     assert sorted(p.name for p in (passing / "outputs").rglob("*")) == before  # nothing generated
     # the original thresholds still pass on the same numbers

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from genserve.errors import ExitCode, exit_code_of
 from genserve.gates.baseline import Baseline, baseline_from_results, load_baseline, save_baseline
 from genserve.gates.judge import judge
 from genserve.gates.registry import all_metrics
@@ -70,7 +71,7 @@ def test_source_document_case_fid_better_lse_d_17_percent_worse_fails() -> None:
     base = baseline_from_results(_results({"a": {"lse_d": _m(6.0)}}, {"fid": _m(40.0)}))
     candidate = _results({"a": {"lse_d": _m(7.02)}}, {"fid": _m(30.0)})  # FID 25 % better, LSE-D 17 % worse
     j = judge(candidate, SUITE, base)
-    assert j.status == "fail" and j.exit_code == 1
+    assert j.status == "fail" and j.exit_code == ExitCode.GATE_FAILED == 9
     by_id = {c.id: c for c in j.checks}
     assert by_id["fid"].status == "pass"  # better FID ...
     assert by_id["lse_d"].status == "fail"  # ... never pays for worse lip sync
@@ -117,7 +118,7 @@ def test_skipped_is_never_a_pass() -> None:
 
 def test_a_metric_error_is_an_evaluation_error() -> None:
     j = judge(_results({"a": {"lse_d": _m(None, "error", "boom")}}), _suite({"metric": "lse_d", "max": 8}))
-    assert j.status == "error" and j.exit_code == 2
+    assert j.status == "error" and j.exit_code == ExitCode.INTERNAL == 1
 
 
 def test_failed_job_fails_the_gate() -> None:
@@ -125,6 +126,23 @@ def test_failed_job_fails_the_gate() -> None:
     j = judge(res, _suite({"metric": "lse_d", "max": 8}))
     assert j.status == "fail"
     assert j.failed[0].id == "job_succeeded" and "out of memory" in j.failed[0].reason
+
+
+@pytest.mark.parametrize(
+    ("job", "exit_code"),
+    [
+        ({"status": "failed", "error": "out_of_memory"}, 5),
+        ({"status": "failed", "error": "invalid_input"}, 2),
+        ({"status": "failed", "error": "backend_unavailable"}, 4),
+        ({"status": "failed", "error": "internal_error"}, 1),
+        ({"status": "canceled", "error": None}, 6),
+    ],
+)
+def test_a_failed_job_exits_by_its_error_as_run_does(job: dict[str, Any], exit_code: int) -> None:
+    """The same failure gives the same exit code in `gate` as in `run` and `submit --wait`."""
+    res = _results({"a": {"lse_d": _m(9.0)}}, jobs={"a": job})  # a regression too: the job says more
+    j = judge(res, _suite({"metric": "lse_d", "max": 8}))
+    assert j.status == "fail" and j.exit_code == exit_code == exit_code_of(job["error"] or "canceled")
 
 
 def test_metric_version_change_does_not_compare_across_rulers() -> None:

@@ -1,8 +1,8 @@
 """`genserve batch MANIFEST` and `genserve batch status MANIFEST`: thin doors over genserve.batch.
 
-Exit codes: 0 every row succeeded; 1 rows failed (more than --max-failures) or did not finish;
-2 a bad manifest or bad arguments (nothing was submitted); 3 the server is unreachable;
-130 interrupted (Ctrl-C or SIGTERM).
+Exit codes (genserve.errors.ExitCode, the CLI's one table): 0 every row succeeded; 10 rows failed
+(more than --max-failures) or did not finish; 2 a bad manifest or bad arguments (nothing was
+submitted); 3 the server is unreachable; 130 interrupted (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ import typer
 from typer.core import TyperGroup
 
 from genserve.config import Settings, get_settings
-from genserve.errors import GenserveError, InvalidInput
+from genserve.errors import ExitCode, GenserveError, InvalidInput
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 PREFIX = "genserve batch: error:"
 
 
@@ -109,7 +108,7 @@ def run(
 
     if detach and local:
         _error("--detach: needs --server (with --local the jobs run in this process). Fix: drop --detach")
-        raise typer.Exit(EXIT_USAGE)
+        raise typer.Exit(ExitCode.INVALID_INPUT)
     options = Options(
         concurrency=concurrency,
         retry_failed=retry_failed,
@@ -193,10 +192,10 @@ def _execute(
         _error(exc.message)
         for line in exc.lines():
             typer.echo(f"  {line}", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
+        raise typer.Exit(ExitCode.INVALID_INPUT) from None
     except KeyboardInterrupt:
         _error("interrupted before anything was submitted")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     except GenserveError as exc:
         _error(exc.message)
         raise typer.Exit(exc.exit_code) from None
@@ -242,18 +241,18 @@ def _finish(
     typer.echo(f"batch {board.batch_id}: {words} ({board.total} rows); see {index}", err=True)
     if run.fatal is not None:
         _error(run.fatal.message)
-        return EXIT_UNREACHABLE
+        return ExitCode.UNREACHABLE
     if run.interrupted:
         what = "left running" if not options.cancel_on_interrupt else "canceled"
         _error(f"interrupted: unfinished jobs {what}; run the same command again to go on")
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     if not options.wait and options.submit and unfinished == 0:
         typer.echo(f"detached: the jobs run on; `{reattach}` follows them", err=True)
     if failed > limit:
-        return EXIT_FAILED
+        return ExitCode.ROWS_FAILED
     if unfinished or (not options.submit and counts.get("succeeded", 0) + failed < board.total):
-        return EXIT_FAILED
-    return EXIT_OK
+        return ExitCode.ROWS_FAILED
+    return ExitCode.OK
 
 
 def _target(

@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from genserve.errors import GenserveError, error_class
+from genserve.errors import GenserveError
 
 
 def new_typer(**kwargs: Any) -> typer.Typer:
@@ -77,12 +77,6 @@ def fail(exc: GenserveError, prefix: str = "genserve: error", exit_code: int | N
     (``raise fail(exc) from None``)."""
     error(in_cli_terms(exc.message), prefix)
     return typer.Exit(exc.exit_code if exit_code is None else exit_code)
-
-
-def exit_code_of(error_code: str | None) -> int:
-    """The exit code of a failed job's ``error`` code (e.g. ``invalid_input`` -> 2): the same table
-    for `run` (in process) and `submit --wait` (on a server)."""
-    return error_class(error_code).exit_code
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str, header: bool = True) -> str:

@@ -1,8 +1,10 @@
 """`genserve gate run|judge|prompt|metrics` and `genserve ci init|notify|upload`: thin doors over
 genserve.gates (`gate run` and `gate judge` parse their options and call genserve.gates.pipeline).
 
-Exit codes of `gate run` / `gate judge`: 0 the gate passed, 1 it failed, 2 the evaluation itself
-failed (a bad suite, an unreachable server, a metric that errored).
+Exit codes of `gate run` / `gate judge` (genserve.errors.ExitCode, the CLI's one table): 0 the gate
+passed, 9 a check failed; anything that stopped the evaluation exits by its own code, as in `genserve
+run`: 2 a bad suite, 3 an unreachable server, a failed job its error's code (5 out of memory, ...),
+1 a metric that errored.
 """
 
 from __future__ import annotations
@@ -22,12 +24,10 @@ if TYPE_CHECKING:
     from genserve.gates.judge import Judgement
     from genserve.gates.pipeline import GateOutcome
 
-EVAL_ERROR = 2
-
 
 def _fail(exc: GenserveError) -> typer.Exit:
-    """The gate's own table: any error of the evaluation itself is exit 2 (the gate could not judge)."""
-    return console.fail(exc, "genserve gate: error", exit_code=EVAL_ERROR)
+    """An error that stopped the evaluation: its exit code from the table, as in every command."""
+    return console.fail(exc, "genserve gate: error")
 
 
 def counts(judgement: Judgement) -> str:

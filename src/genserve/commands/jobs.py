@@ -17,7 +17,7 @@ import typer
 
 from genserve.commands import console
 from genserve.commands.job_options import AudioOpt, ImageOpt, PromptOpt, SetOpt, TaskArg, job_params
-from genserve.errors import GenserveError, InvalidInput
+from genserve.errors import GenserveError, InvalidInput, exit_code_of
 
 ServerOpt = Annotated[str | None, typer.Option("--server", help="Server URL (default GENSERVE_SERVER_URL)")]
 KeyOpt = Annotated[str | None, typer.Option("--api-key", help="API key (default GENSERVE_API_KEY)")]
@@ -135,7 +135,7 @@ def submit(
             console.in_cli_terms(job.get("message") or job["status"]), f"genserve: job {job['status']}"
         )
         raise typer.Exit(
-            console.exit_code_of(job.get("error") or ("canceled" if job["status"] == "canceled" else None))
+            exit_code_of(job.get("error") or ("canceled" if job["status"] == "canceled" else None))
         )
     for warning in job.get("warnings") or []:
         console.warning(warning)

@@ -3,7 +3,8 @@
 Non-compensatory: every check must pass; a better FID never pays for a worse LSE-D. A check passes
 when at least ``mostly`` of the assets it evaluated pass; a SKIPPED measurement is reported and never
 counted as passed (``required: true`` turns it into a failure). Every job must have succeeded.
-Exit codes: 0 pass, 1 the gate failed, 2 the evaluation itself failed (a metric errored).
+Exit codes (genserve.errors.ExitCode): 0 pass; a job that failed exits as `genserve run` would for
+it (2 refused input, 4 backend unavailable, 5 out of memory, ...); 9 a check failed; 1 a metric errored.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from genserve.errors import ExitCode, exit_code_of
 from genserve.gates.baseline import Baseline
 from genserve.gates.fingerprint import fingerprint_differences
 from genserve.gates.registry import Direction, Measurement, all_metrics
@@ -19,7 +21,6 @@ from genserve.gates.results import CaseResult, Results
 from genserve.gates.suite import Check, Suite
 
 Status = Literal["pass", "fail", "skipped", "error"]
-EXIT_CODES = {"pass": 0, "fail": 1, "error": 2}
 JOB_CHECK = "job_succeeded"
 
 
@@ -163,7 +164,11 @@ def judge(results: Results, suite: Suite, baseline: Baseline | None = None) -> J
         "fail" if "fail" in statuses else "error" if "error" in statuses else "pass"
     )
     return Judgement(
-        status=overall, exit_code=EXIT_CODES[overall], checks=verdicts, baseline=info, warnings=warnings
+        status=overall,
+        exit_code=int(_exit_code(overall, results)),
+        checks=verdicts,
+        baseline=info,
+        warnings=warnings,
     )
 
 
@@ -179,6 +184,18 @@ def _case_outcomes(
         else Outcome(case=case.name, asset=a.id, status="skipped", reason="the job failed")
         for a in case.assets
     ]
+
+
+def _exit_code(overall: str, results: Results) -> ExitCode:
+    """A job that did not succeed exits by its own error, as `genserve run` and `submit --wait` do
+    for the same failure; else 9 for a failed check, 1 for a metric that errored."""
+    if overall == "pass":
+        return ExitCode.OK
+    for _, asset in results.assets():
+        job = asset.job
+        if not job.succeeded:
+            return exit_code_of(job.error or ("canceled" if job.status == "canceled" else None))
+    return ExitCode.GATE_FAILED if overall == "fail" else ExitCode.INTERNAL
 
 
 def _aggregate(check: Check, outcomes: list[Outcome], *, unit: str, direction: str) -> CheckVerdict:

@@ -38,10 +38,13 @@ def _video_of(result: dict[str, Any]) -> Path | None:
 
 
 def local_generator(settings: Settings) -> Generator:
-    """Runs each job here, through genserve.jobs.run_job (no server), with its own warm-model cache."""
+    """Runs each job here, through genserve.jobs.run_job (no server), with its own warm-model cache;
+    the backends of GENSERVE_PLUGINS load as they do for `genserve run`."""
+    from genserve.backends.registry import import_plugins
     from genserve.jobs import JobRequest, run_job
     from genserve.jobs.runner import BackendCache
 
+    import_plugins(settings)
     cache = BackendCache(settings.backend_cache_size)
 
     def generate(case: Case, asset: Asset, inputs: dict[str, Path]) -> tuple[dict[str, Any], Path | None]:
