@@ -103,7 +103,7 @@ def test_a_regressed_backend_fails_against_the_baseline_it_wrote(
     suite, baseline, _ = baselined
     with use_backend(FrozenSecondHalfCamera):
         gate = run_gate(suite, report_dir=tmp_path / "r", baseline=baseline)
-    assert gate.judgement.status == "fail" and gate.exit_code == 1
+    assert gate.judgement.status == "fail" and gate.exit_code == 9
     assert [c.id for c in gate.judgement.failed] == ["frozen_fraction"]
     verdict = read_verdict(tmp_path / "r")
     assert verdict.status == "fail" and verdict.failed[0][0] == "frozen_fraction"
@@ -122,7 +122,7 @@ def test_stored_results_are_judged_again_without_the_cli(
     judged = judge_again(
         report / "results.json", report_dir=tmp_path / "strict", suite=strict, results_dir=tmp_path / "tekton"
     )
-    assert judged.exit_code == 1 and [c.id for c in judged.judgement.failed] == ["inference_time"]
+    assert judged.exit_code == 9 and [c.id for c in judged.judgement.failed] == ["inference_time"]
     assert (tmp_path / "tekton" / "gate_status").read_text() == "fail"
     assert (tmp_path / "tekton" / "failed_checks").read_text() == "inference_time"
 
@@ -130,7 +130,9 @@ def test_stored_results_are_judged_again_without_the_cli(
 def test_a_failed_job_fails_the_gate_and_is_never_a_baseline(tmp_path: Path) -> None:
     suite = write_suite(tmp_path / "bad.yaml", {**SMALL, "num_frames": 0})  # the job rejects it
     gate = run_gate(suite, report_dir=tmp_path / "r")
-    assert gate.exit_code == 1 and gate.judgement.failed[0].id == "job_succeeded"
+    assert (
+        gate.exit_code == 2 and gate.judgement.failed[0].id == "job_succeeded"
+    )  # its error: invalid input, as in `genserve run`
     assert gate.results.failed_jobs() == ["zoom/sample"]
     assert gate.results.cases[0].assets[0].job.error == "invalid_input"
     with pytest.raises(InvalidInput, match="refuses to write a baseline") as info:
