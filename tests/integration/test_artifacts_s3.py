@@ -247,7 +247,7 @@ def test_expired_and_tampered_urls_are_refused(
     # a changed signature
     parts = urlsplit(url)
     signature = parse_qs(parts.query)["X-Amz-Signature"][0]
-    flipped = ("0" if signature[-1] != "0" else "1") + signature[1:]
+    flipped = ("1" if signature[0] == "0" else "0") + signature[1:]  # its first hex digit changed
     assert httpx.get(url.replace(signature, flipped)).status_code == 403
     # the same signature on another key (b.txt instead of a.txt)
     other = urlunsplit(parts._replace(path=parts.path.replace("/a.txt", "/b.txt")))

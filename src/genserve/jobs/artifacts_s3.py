@@ -6,10 +6,8 @@ Layout in the bucket::
     <prefix>/<YYYY-MM-DD>/<job_id>/<name>                      outputs (metadata ``sha256``, ContentType)
     <prefix>/<YYYY-MM-DD>/<job_id>/result.json                 the result as recorded
 
-Endpoint, credentials and region come from the standard AWS variables, read by boto3 itself
-(``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION`` — boto3 alone
-reads only ``AWS_DEFAULT_REGION``; its session is told to read ``AWS_REGION`` first), or from boto3's
-other sources (profiles, instance roles). Requests and presigned URLs are signed with SigV4, path-style.
+The bucket itself (the signed client, transfers, errors that name the bucket and the fix) is
+:class:`genserve.jobs.s3_bucket.S3Bucket`; this module is the artifact layout on top of it.
 
 What stays on local disk (bounded, cleaned):
 
@@ -32,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import re
 import secrets
@@ -44,50 +41,19 @@ import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import psutil
 
 from genserve.config import Settings
-from genserve.errors import BackendUnavailable, GenserveError, NotFound, missing_extra
+from genserve.errors import GenserveError, NotFound
 from genserve.jobs.artifacts import ArtifactStore, InputRefs, parse_artifacts_url
-
-log = logging.getLogger("genserve.artifacts")
+from genserve.jobs.s3_bucket import S3Bucket
 
 CACHE_BYTES = 2 << 30  # stream-mode download cache, per data_dir
 CACHE_KEEP_S = 60.0  # a cached file used this recently is never evicted
 PART_STALE_S = 3600.0  # a half-downloaded cache file older than this is removed
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")  # a file name genserve made (ref, artifact)
-_CREDENTIAL_CODES = {
-    "403",
-    "AccessDenied",
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "AuthorizationHeaderMalformed",
-    "RequestTimeTooSkewed",
-    "InvalidToken",
-    "ExpiredToken",
-}
-_MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
-
-
-def _boto() -> tuple[Any, Any, Any]:
-    try:
-        import boto3
-        import botocore.session
-        from botocore.config import Config
-    except ImportError:
-        raise missing_extra("boto3", "s3") from None
-    return boto3, botocore.session, Config
-
-
-def content_disposition(filename: str) -> str:
-    """``inline`` with the file name, as the API's own file responses send it (RFC 6266/5987)."""
-    quoted = quote(filename)
-    if quoted != filename:
-        return f"inline; filename*=utf-8''{quoted}"
-    return f'inline; filename="{filename}"'
 
 
 class S3ArtifactStore(ArtifactStore):
@@ -100,24 +66,7 @@ class S3ArtifactStore(ArtifactStore):
         self.spool_root = (Path(settings.data_dir) / "spool").resolve()
         self.cache_root = (Path(settings.data_dir) / "cache" / "artifacts").resolve()
         self.cache_bytes = cache_bytes
-        boto3, botocore_session, config_cls = _boto()
-        # NOTE: botocore reads AWS_DEFAULT_REGION only; AWS_REGION (the issue's variable, and the
-        # one AWS's own runtimes set) is added in front, still read by botocore, not by genserve
-        core = botocore_session.Session(
-            session_vars={"region": ("region", ["AWS_REGION", "AWS_DEFAULT_REGION"], None, None)}
-        )
-        self.client = boto3.session.Session(botocore_session=core).client(
-            "s3",
-            config=config_cls(
-                signature_version="s3v4",
-                s3={"addressing_style": "path"},
-                retries={"max_attempts": 5, "mode": "standard"},
-                connect_timeout=5,
-                read_timeout=60,
-            ),
-        )
-        self.endpoint = str(self.client.meta.endpoint_url)
-        self._checked = False
+        self.s3 = S3Bucket(self.bucket, self.prefix)
         self._lock = threading.Lock()
         self._local: dict[str, list[Path]] = {}  # job id -> folders input_paths filled
         self._spool: Path | None = None
@@ -126,18 +75,13 @@ class S3ArtifactStore(ArtifactStore):
 
     def check(self) -> bool:
         """HEAD the bucket: True, or BackendUnavailable naming the bucket and the fix."""
-        try:
-            self.client.head_bucket(Bucket=self.bucket)
-        except Exception as exc:
-            raise self._error(exc, "bucket check", bucket_op=True) from None
-        self._checked = True
-        return True
+        return self.s3.check()
 
     def put_input(self, job_id: str, name: str, index: int, src: Path, suffix: str) -> str:
         safe_suffix = "".join(c for c in suffix.lower() if c.isalnum() or c == ".")[:10]
         ref = f"{name}_{index}_{secrets.token_hex(4)}{safe_suffix}"
         self._check_name(ref, "inputs")
-        self._upload(Path(src), self._input_key(job_id, ref), {})
+        self.s3.upload(Path(src), self._input_key(job_id, ref), {})
         Path(src).unlink(missing_ok=True)
         return ref
 
@@ -155,7 +99,7 @@ class S3ArtifactStore(ArtifactStore):
                 for ref in names:
                     self._check_name(ref, "inputs")
                     dest = folder / ref
-                    self._download(self._input_key(job_id, ref), dest, missing=_input_gone(ref))
+                    self.s3.download(self._input_key(job_id, ref), dest, missing=_input_gone(ref))
                     paths[name].append(dest)
         except BaseException:
             self._drop_folder(job_id, folder)
@@ -170,7 +114,7 @@ class S3ArtifactStore(ArtifactStore):
 
     def discard_inputs(self, job_id: str, refs: InputRefs) -> None:
         names = [Path(ref).name for refs_of in refs.values() for ref in refs_of]
-        self._delete_keys([self._input_key(job_id, name) for name in names])
+        self.s3.delete_keys([self._input_key(job_id, name) for name in names])
         with self._lock:
             folders = list(self._local.get(job_id, []))
         for folder in folders:  # this submission's downloaded copies, not another's under the same id
@@ -213,41 +157,25 @@ class S3ArtifactStore(ArtifactStore):
                 "ContentType": output.get("media_type") or "application/octet-stream",
                 "Metadata": {"sha256": str(output.get("sha256", ""))},
             }
-            self._upload(local, key, extra)
+            self.s3.upload(local, key, extra)
             committed_outputs.append({**output, "path": f"s3://{self.bucket}/{key}", "key": key})
             folders[folder] = date
         committed = {**result, "outputs": committed_outputs}
         for folder, date in folders.items():
             if (folder / "result.json").is_file():  # the runner's copy, rewritten with the keys
                 body = json.dumps(committed, indent=2).encode()
-                self._put_bytes(self._key(date, job_id, "result.json"), body, "application/json")
+                self.s3.put_bytes(self._key(date, job_id, "result.json"), body, "application/json")
         for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)
         return committed
 
     def download_url(self, job_id: str, stored_path: str, filename: str) -> str | None:
-        key = self._output_key(job_id, stored_path)
-        params = {
-            "Bucket": self.bucket,
-            "Key": key,
-            "ResponseContentDisposition": content_disposition(filename),
-        }
-        try:
-            url = self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=self.url_ttl_s)
-        except Exception as exc:  # signing is local: only missing credentials fail here
-            raise self._error(exc, "presign", key=key) from None
-        return str(url)
+        return self.s3.presign(self._output_key(job_id, stored_path), filename, self.url_ttl_s)
 
     def output_path(self, job_id: str, stored_path: str) -> Path:
         key = self._output_key(job_id, stored_path)
         name = key.rsplit("/", 1)[1]
-        self._ready()
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=key)
-        except Exception as exc:
-            if _missing(exc):
-                raise _artifact_gone() from None
-            raise self._error(exc, "read", key=key) from None
+        head = self.s3.head(key, missing=_artifact_gone())
         size = int(head.get("ContentLength", -1))
         tag = hashlib.sha256(f"{key}\0{head.get('ETag', '')}".encode()).hexdigest()[:16]
         dest = self.cache_root / job_id / tag / name
@@ -258,7 +186,7 @@ class S3ArtifactStore(ArtifactStore):
         dest.parent.mkdir(parents=True, exist_ok=True)
         part = dest.parent / f".{name}.{secrets.token_hex(4)}.part"
         try:
-            self._download(key, part, missing=_artifact_gone())
+            self.s3.download(key, part, missing=_artifact_gone())
             os.replace(part, dest)
         finally:
             part.unlink(missing_ok=True)
@@ -272,29 +200,20 @@ class S3ArtifactStore(ArtifactStore):
                 continue
             with contextlib.suppress(NotFound):
                 prefixes.add(self._output_key(job_id, path).rsplit("/", 1)[0] + "/")
-        self._ready()
-        keys: list[str] = []
-        try:
-            paginator = self.client.get_paginator("list_objects_v2")
-            for prefix in sorted(prefixes):
-                for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                    keys += [obj["Key"] for obj in page.get("Contents", [])]
-        except Exception as exc:
-            raise self._error(exc, "list") from None
-        self._delete_keys(keys)
+        self.s3.delete_keys(self.s3.list_keys(sorted(prefixes)))
         self.release_inputs(job_id)
         shutil.rmtree(self.cache_root / job_id, ignore_errors=True)
 
     # --- keys ----------------------------------------------------------------------------------
 
     def _key(self, *parts: str) -> str:
-        return "/".join([self.prefix, *parts] if self.prefix else parts)
+        return self.s3.key(*parts)
 
     def _input_key(self, job_id: str, ref: str) -> str:
         return self._key("inputs", job_id, ref)
 
     def uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
+        return self.s3.uri(key)
 
     def _output_key(self, job_id: str, stored_path: str) -> str:
         """The key of an output recorded as ``s3://bucket/<prefix>/<date>/<job_id>/<name>``, checked."""
@@ -314,59 +233,6 @@ class S3ArtifactStore(ArtifactStore):
     def _check_name(name: str, argument: str) -> None:
         if not _NAME.match(name) or ".." in name:
             raise GenserveError("is not a file name genserve made", argument=argument, value=name)
-
-    # --- transfers -----------------------------------------------------------------------------
-
-    def _ready(self) -> None:
-        """The first use checks the bucket, so a missing bucket or a bad key says so clearly."""
-        if not self._checked:
-            self.check()
-
-    def _upload(self, src: Path, key: str, extra: dict[str, Any]) -> None:
-        self._ready()
-        try:
-            self.client.upload_file(str(src), self.bucket, key, ExtraArgs=extra or None)
-        except Exception as exc:
-            raise self._error(exc, "upload", key=key) from None
-
-    def _put_bytes(self, key: str, body: bytes, content_type: str) -> None:
-        self._ready()
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
-        except Exception as exc:
-            raise self._error(exc, "upload", key=key) from None
-
-    def _download(self, key: str, dest: Path, *, missing: GenserveError) -> None:
-        self._ready()
-        try:
-            self.client.download_file(self.bucket, key, str(dest))
-        except Exception as exc:
-            dest.unlink(missing_ok=True)
-            if _missing(exc):
-                raise missing from None
-            raise self._error(exc, "download", key=key) from None
-
-    def _delete_keys(self, keys: list[str]) -> None:
-        if not keys:
-            return
-        self._ready()
-        for start in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[start : start + 1000]]
-            try:
-                answer = self.client.delete_objects(
-                    Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
-                )
-            except Exception as exc:
-                raise self._error(exc, "delete") from None
-            failed = [e for e in answer.get("Errors", []) if e.get("Code") not in _MISSING_CODES]
-            if failed:
-                first = failed[0]
-                raise BackendUnavailable(
-                    f"S3 refused to delete {len(failed)} object(s) in bucket '{self.bucket}': "
-                    f"{first.get('Code')} {first.get('Message', '')}".strip(),
-                    value=self.uri(str(first.get("Key"))),
-                    fix=f"check that the key may delete objects under s3://{self.bucket}/{self._key('')}",
-                )
 
     # --- local folders -------------------------------------------------------------------------
 
@@ -428,68 +294,6 @@ class S3ArtifactStore(ArtifactStore):
             for parent in (path.parent, path.parent.parent):
                 with contextlib.suppress(OSError):
                     parent.rmdir()  # only when empty
-
-    # --- errors --------------------------------------------------------------------------------
-
-    def _error(
-        self, exc: Exception, action: str, *, key: str | None = None, bucket_op: bool = False
-    ) -> GenserveError:
-        """A boto3/botocore failure as a BackendUnavailable that names the bucket and the fix."""
-        if isinstance(exc, GenserveError):
-            return exc
-        where = self.uri(key) if key else f"s3://{self.bucket}/{self._key('')}"
-        code = _code(exc)
-        kind = type(exc).__name__
-        if code == "NoSuchBucket" or (bucket_op and code in _MISSING_CODES):
-            return BackendUnavailable(
-                f"the S3 bucket '{self.bucket}' does not exist at {self.endpoint}",
-                argument="GENSERVE_ARTIFACTS_URL",
-                fix=f"create the bucket (e.g. aws s3 mb s3://{self.bucket}), or point GENSERVE_ARTIFACTS_URL "
-                "and AWS_ENDPOINT_URL at an existing one",
-            )
-        if code in _CREDENTIAL_CODES:
-            return BackendUnavailable(
-                f"S3 at {self.endpoint} refused genserve's credentials for bucket '{self.bucket}' ({code})",
-                argument="AWS_ACCESS_KEY_ID",
-                fix="check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and that this key may read, write "
-                f"and delete under {where}",
-            )
-        if kind in ("NoCredentialsError", "PartialCredentialsError"):
-            return BackendUnavailable(
-                f"no S3 credentials for bucket '{self.bucket}'",
-                argument="AWS_ACCESS_KEY_ID",
-                fix="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or an AWS profile or role)",
-            )
-        if kind in (
-            "EndpointConnectionError",
-            "ConnectTimeoutError",
-            "ReadTimeoutError",
-            "ConnectionClosedError",
-        ):
-            return BackendUnavailable(
-                f"the S3 endpoint {self.endpoint} did not answer ({kind}) for bucket '{self.bucket}'",
-                argument="AWS_ENDPOINT_URL",
-                fix="check that the S3 server runs and that AWS_ENDPOINT_URL points at it",
-            )
-        log.warning("S3 %s of %s failed: %s", action, where, exc)
-        return BackendUnavailable(
-            f"S3 {action} of {where} failed ({code or kind})",
-            fix="check the S3 server's health and logs; the request was retried",
-        )
-
-
-def _code(exc: Exception) -> str:
-    """The S3 error code of a botocore ClientError (or of one wrapped by boto3's transfer errors)."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    # boto3's S3UploadFailedError only keeps the text: "... An error occurred (Code) when calling ..."
-    found = re.search(r"An error occurred \(([A-Za-z0-9]+)\)", str(exc))
-    return found.group(1) if found else ""
-
-
-def _missing(exc: Exception) -> bool:
-    return _code(exc) in _MISSING_CODES
 
 
 def _today() -> str:
