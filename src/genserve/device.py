@@ -99,9 +99,9 @@ class PeakMemory:
         if self._thread is not None:
             self._stop.set()
             self._thread.join()
-        else:
+            self.peak_rss = max(self.peak_rss, psutil.Process().memory_info().rss)
+        else:  # the kernel's figure is at least the RSS now: one read of /proc/self/status
             self.peak_rss = high_water_mark() or 0
-        self.peak_rss = max(self.peak_rss, psutil.Process().memory_info().rss)
         cuda = self._torch_cuda()
         if cuda is not None:
             self.gpu_mb = cuda.max_memory_allocated() / 2**20
@@ -111,14 +111,23 @@ class PeakMemory:
         return self.peak_rss / 2**20
 
 
+_KERNEL_HWM: bool | None = None  # whether this kernel keeps a resettable high-water mark (found once)
+
+
 def reset_high_water_mark() -> bool:
     """Reset the kernel's peak RSS of this process to its current RSS (Linux 4.0+); False elsewhere."""
+    global _KERNEL_HWM
+    if _KERNEL_HWM is False:
+        return False
     try:
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")
     except OSError:
+        _KERNEL_HWM = False
         return False
-    return high_water_mark() is not None
+    if _KERNEL_HWM is None:
+        _KERNEL_HWM = high_water_mark() is not None
+    return _KERNEL_HWM
 
 
 def high_water_mark() -> int | None:

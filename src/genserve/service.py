@@ -493,20 +493,32 @@ class Service:
     async def wait_async(self, job_id: str, timeout: float, caller: Caller) -> JobRecord:
         deadline = time.monotonic() + timeout
         with self.bus.subscribe_async(job_id) as events:
-            record = self.get(job_id, caller)
-            while not record.status.is_terminal() and (left := deadline - time.monotonic()) > 0:
-                try:
-                    if (await asyncio.wait_for(events.get(), timeout=min(left, 1.0))).type != "completed":
-                        continue
-                except TimeoutError:
-                    pass
-                record = self.get(job_id, caller)
-            return record
+            return await self._until_finished(self.get(job_id, caller), events, deadline, caller)
+
+    async def submit_wait(self, sub: Submission, timeout: float, caller: Caller) -> JobRecord:
+        """Submit, then wait up to ``timeout`` seconds for the job to finish; returns its record.
+        The wait listens from before the job exists, so no read is needed to catch a quick finish."""
+        deadline = time.monotonic() + timeout
+        job_id = new_job_id()
+        with self.bus.subscribe_async(job_id) as events:
+            record = await asyncio.to_thread(self.submit, sub, job_id)
+            return await self._until_finished(record, events, deadline, caller)
+
+    async def _until_finished(
+        self, record: JobRecord, events: asyncio.Queue[Event], deadline: float, caller: Caller
+    ) -> JobRecord:
+        while not record.status.is_terminal() and (left := deadline - time.monotonic()) > 0:
+            try:
+                if (await asyncio.wait_for(events.get(), timeout=min(left, 1.0))).type != "completed":
+                    continue
+            except TimeoutError:
+                pass
+            record = self.get(record.id, caller)
+        return record
 
     async def run_async(self, sub: Submission, caller: Caller) -> JobRecord:
         """Submit and wait for the result, up to the job's time limit (the synchronous routes)."""
-        record = await asyncio.to_thread(self.submit, sub)
-        return await self.wait_async(record.id, self.job_time_limit, caller)
+        return await self.submit_wait(sub, self.job_time_limit, caller)
 
 
 def spool_upload(data: Any, filename: str, tmp_dir: Path | None = None) -> Upload:

@@ -7,15 +7,26 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import svc_backends
+from PIL import Image
 
+from genserve.backends.base import Backend
 from genserve.caller import SYSTEM
 from genserve.config import Settings
 from genserve.errors import Conflict
-from genserve.jobs.store import JobRecord
+from genserve.jobs import executor as executor_module
+from genserve.jobs.artifacts import artifact_store
+from genserve.jobs.events import EventBus
+from genserve.jobs.executor import LocalExecutor, decoded_bytes
+from genserve.jobs.request import PreparedJob
+from genserve.jobs.store import JobRecord, JobStore
+from genserve.media.audio import AudioClip
 from genserve.service import Service, Submission, Upload
+from genserve.tasks import TASKS
 from genserve.tasks.base import JobStatus
+from genserve.tasks.talking_head import TalkingHeadInputs
 
 
 def _sub(sample: Path, tmp: Path, backend: str = "noop", **params: object) -> Submission:
@@ -141,3 +152,50 @@ def test_two_executors_on_one_store_never_run_a_job_twice(
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_job_it_is_told_of_is_claimed_by_its_id_and_one_step_jobs_write_no_progress(
+    settings: Settings, sample_image: Path, tmp_path: Path
+) -> None:
+    store, artifacts, bus = JobStore.from_settings(settings), artifact_store(settings), EventBus()
+    executor = LocalExecutor(settings, store, artifacts, bus, poll_s=60)  # no poll during the test
+    scans: list[int] = []
+    scan = store.next_queued
+    store.next_queued = lambda limit=8: scans.append(limit) or scan(limit)  # type: ignore[method-assign]
+    svc = Service(settings, store=store, artifacts=artifacts, bus=bus, executor=executor).start()
+    try:
+        deadline = time.monotonic() + 10
+        while not scans and time.monotonic() < deadline:  # the scan at the start
+            time.sleep(0.01)
+        one_step = []
+        for i in range(4):
+            one_step.append(svc.submit(_sub(sample_image, tmp_path, "noop", prompt=f"count:{i}")))
+            assert svc.wait(one_step[-1].id, 20, SYSTEM).status == JobStatus.succeeded
+        two_steps = svc.submit(_sub(sample_image, tmp_path, "slow", steps=2, prompt="two"))
+        assert svc.wait(two_steps.id, 20, SYSTEM).status == JobStatus.succeeded
+        assert len(scans) == 1  # each job was claimed by the id it was told of
+        kinds = [e.type for e in store.events(one_step[-1].id)]
+        assert kinds == ["queued", "started", "completed"]  # step 1 of 1 is what completed says
+        progress = [e.data for e in store.events(two_steps.id) if e.type == "progress"]
+        assert [(p["step"], p["total"]) for p in progress] == [(1, 2), (2, 2)]
+    finally:
+        svc.stop()
+
+
+def test_decoded_inputs_kept_for_the_run_are_bounded_in_bytes(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = Image.new("RGB", (10, 10))
+    clip = AudioClip(samples=np.zeros(100, dtype=np.float32), sample_rate=16000, path=Path("a.wav"))
+    inputs = TalkingHeadInputs(image=image, audio=clip)
+    assert decoded_bytes(inputs) == 10 * 10 * 3 + 100 * 4
+    monkeypatch.setattr(executor_module, "PREPARED_BYTES", 2 * 700 + 100)
+    executor = LocalExecutor(settings, JobStore.from_settings(settings), artifact_store(settings), EventBus())
+    spec = TASKS["talking-head"]
+    params = spec.params_model.model_construct()
+    prepared = [PreparedJob(spec, Backend, params, inputs, []) for _ in range(3)]  # type: ignore[type-abstract]
+    for i, job in enumerate(prepared):
+        executor.remember(f"job-{i}", job)
+    assert executor._take_prepared("job-0") is None  # the oldest made room
+    assert executor._take_prepared("job-2") is prepared[2] and executor._take_prepared("job-1") is prepared[1]
+    assert executor._prepared_bytes == 0

@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import (
@@ -27,6 +27,9 @@ from genserve.errors import NotFound, RangeNotSatisfiable, error_class
 from genserve.jobs.listing import CURSOR_RE
 from genserve.service import Service
 from genserve.tasks import TASKS
+
+if TYPE_CHECKING:
+    from genserve.jobs.store import JobRecord
 
 router = APIRouter()
 health_router = APIRouter(tags=["health"])
@@ -67,13 +70,19 @@ def prefer_wait(request: Request) -> float | None:
 async def _answer(request: Request, svc: Service, job_id: str, created_status: int) -> JSONResponse:
     wait = prefer_wait(request)
     caller = caller_of(request)
-    record = svc.get(job_id, caller)
-    headers = {"Location": f"/v1/jobs/{job_id}"}
     if wait is not None:
-        record = await svc.wait_async(job_id, wait, caller)
-        if record.status.is_terminal():
-            headers["Preference-Applied"] = f"wait={wait:g}"
-            return JSONResponse(svc.view(record, base_url(request), history=True), 200, headers)
+        return _answer_waited(request, svc, await svc.wait_async(job_id, wait, caller), wait, created_status)
+    return _answer_waited(request, svc, svc.get(job_id, caller), None, created_status)
+
+
+def _answer_waited(
+    request: Request, svc: Service, record: JobRecord, wait: float | None, created_status: int
+) -> JSONResponse:
+    """The finished job (200, with its history) when the client waited for it, else the job as it is."""
+    headers = {"Location": f"/v1/jobs/{record.id}"}
+    if wait is not None and record.status.is_terminal():
+        headers["Preference-Applied"] = f"wait={wait:g}"
+        return JSONResponse(svc.view(record, base_url(request), history=True), 200, headers)
     return JSONResponse(svc.view(record, base_url(request)), created_status, headers)
 
 
@@ -87,9 +96,13 @@ async def _answer(request: Request, svc: Service, job_id: str, created_status: i
 async def create_job(request: Request) -> JSONResponse:
     """Queue a job (multipart: task, backend, params, files). `Prefer: wait=N` waits up to N s for it."""
     svc = service_of(request)
-    sub = await submission_from_form(await read_form(request), owner=caller_of(request).owner)
+    caller = caller_of(request)
+    sub = await submission_from_form(await read_form(request), owner=caller.owner)
+    wait = prefer_wait(request)
+    if wait is not None:  # listening before the job exists: its result is answered without a poll
+        return _answer_waited(request, svc, await svc.submit_wait(sub, wait, caller), wait, 202)
     record = await run_in_threadpool(svc.submit, sub)
-    return await _answer(request, svc, record.id, 202)
+    return _answer_waited(request, svc, record, None, 202)
 
 
 @router.put(

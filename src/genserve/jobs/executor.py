@@ -1,11 +1,13 @@
 """Executors run queued jobs. The boundary: jobs by id, state in the store, files in an ArtifactStore.
 
-:class:`LocalExecutor` runs jobs on threads inside the server (the embedded default). It pulls the
-next queued job from the store (priority, then FIFO) and claims it with a conditional update, so
-several processes sharing one PostgreSQL store never run a job twice, and a restart resumes what
-was queued. A running job holds a lease the executor renews; when a worker dies (``kill -9``), its
-jobs are requeued or failed (``Settings.requeue_interrupted``) by the next executor that starts or
-by any live one once the lease runs out. A queue executor on other machines (Celery) implements
+:class:`LocalExecutor` runs jobs on threads inside the server (the embedded default). A job it is
+told of while nothing else waits is claimed by its id; otherwise it takes the next queued job from
+the store (priority, then FIFO), and once a second it looks for jobs nobody told it of (another
+process's, a restart's). Every claim is a conditional update, so several processes sharing one
+PostgreSQL store never run a job twice, and a restart resumes what was queued. A running job holds
+a lease the executor renews; when a worker dies (``kill -9``), its jobs are requeued or failed
+(``Settings.requeue_interrupted``) by the next executor that starts or by any live one once the
+lease runs out. A queue executor on other machines (Celery) implements
 the same interface: ``notify(job_id)`` enqueues the id, its worker calls :func:`execute_job`.
 """
 
@@ -19,7 +21,7 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,8 @@ from genserve.tasks.base import JobStatus
 log = logging.getLogger("genserve.executor")
 
 PROGRESS_INTERVAL_S = 0.25  # NOTE: progress events are written at most 4 times a second per job
-PREPARED_KEPT = 8
+PREPARED_KEPT = 256  # jobs whose decoded inputs are kept for their run ...
+PREPARED_BYTES = 512 * 2**20  # ... and the most decoded media they may hold together
 _LIVE: set[str] = set()  # executors started in this process and not stopped
 
 
@@ -129,6 +132,8 @@ def execute_job(
             if message:
                 bus.publish(store.add_event(record.id, "log", {"message": message}))
             return
+        if step == total == 1:  # a one-step job's only step is done: its completion says the same
+            return
         now = time.monotonic()
         if step not in (1, total) and now - last[0] < PROGRESS_INTERVAL_S:
             return
@@ -203,7 +208,7 @@ class LocalExecutor(Executor):
         self.name = worker_name()
         self.cache = BackendCache(settings.backend_cache_size)
         self._wake = threading.Condition()
-        self._pending = 0
+        self._notified: deque[str] = deque()  # jobs committed as queued since a worker last looked
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._running: dict[str, JobRecord] = {}
@@ -211,7 +216,8 @@ class LocalExecutor(Executor):
         self._lock = threading.Lock()
         # NOTE: a few jobs as validated at submit (decoded media), so a job that starts soon is not
         # decoded twice; bounded, since a long queue would otherwise hold every decoded image
-        self._prepared: OrderedDict[str, PreparedJob] = OrderedDict()
+        self._prepared: OrderedDict[str, tuple[PreparedJob, int]] = OrderedDict()
+        self._prepared_bytes = 0
         self.devices = self._devices()
 
     def _devices(self) -> list[str | None]:
@@ -259,14 +265,26 @@ class LocalExecutor(Executor):
 
     def notify(self, job_id: str, record: JobRecord | None = None) -> None:
         with self._wake:
-            self._pending += 1
+            self._notified.append(job_id)
             self._wake.notify()
 
     def remember(self, job_id: str, prepared: PreparedJob) -> None:
+        size = decoded_bytes(prepared.inputs)
         with self._lock:
-            self._prepared[job_id] = prepared
-            while len(self._prepared) > PREPARED_KEPT:
-                self._prepared.popitem(last=False)
+            self._prepared[job_id] = (prepared, size)
+            self._prepared_bytes += size
+            while self._prepared and (
+                len(self._prepared) > PREPARED_KEPT or self._prepared_bytes > PREPARED_BYTES
+            ):
+                self._prepared_bytes -= self._prepared.popitem(last=False)[1][1]
+
+    def _take_prepared(self, job_id: str) -> PreparedJob | None:
+        with self._lock:
+            kept = self._prepared.pop(job_id, None)
+            if kept is None:
+                return None
+            self._prepared_bytes -= kept[1]
+            return kept[0]
 
     def cancel(self, job_id: str) -> None:
         with self._lock:
@@ -313,18 +331,26 @@ class LocalExecutor(Executor):
     # --- threads -------------------------------------------------------------------------------
 
     def _work(self, device: str | None) -> None:
+        scan = True  # look in the store: at the start, at each poll, and while a backlog lasts
         while not self._stop.is_set():
-            claimed = self._claim_next()
+            with self._wake:
+                if not self._notified and not scan and not self._wake.wait(self.poll_s):
+                    scan = True  # the poll: jobs nobody told this process of
+                told = list(self._notified)
+                self._notified.clear()
+            if self._stop.is_set():
+                break
+            # NOTE: the one job told of while nothing else waits is claimed by its id (no scan);
+            # several at once, or a backlog, go by the store's order (priority, then FIFO)
+            claimed = self._claim(told[0]) if len(told) == 1 and not scan else None
+            if claimed is None and (told or scan):
+                claimed = self._claim_next()
+                scan = claimed is not None  # there may be more
             if claimed is None:
-                with self._wake:
-                    if self._pending == 0 and not self._stop.is_set():
-                        self._wake.wait(self.poll_s)
-                    self._pending = max(0, self._pending - 1)
                 continue
             record, event = claimed
             self.bus.publish(event)
-            with self._lock:
-                prepared = self._prepared.pop(record.id, None)
+            prepared = self._take_prepared(record.id)
             try:
                 execute_job(
                     record,
@@ -347,12 +373,17 @@ class LocalExecutor(Executor):
 
     def _claim_next(self) -> tuple[JobRecord, Any] | None:
         for job_id in self.store.next_queued():
-            claimed = self.store.claim(job_id, self.name, self.settings.lease_s)
+            claimed = self._claim(job_id)
             if claimed is not None:
-                with self._lock:
-                    self._running[job_id] = claimed[0]
                 return claimed
         return None
+
+    def _claim(self, job_id: str) -> tuple[JobRecord, Any] | None:
+        claimed = self.store.claim(job_id, self.name, self.settings.lease_s)
+        if claimed is not None:
+            with self._lock:
+                self._running[job_id] = claimed[0]
+        return claimed
 
     def _keep_leases(self) -> None:
         interval = heartbeat_interval(self.settings)
@@ -368,6 +399,19 @@ class LocalExecutor(Executor):
                 self.recover()
             except Exception:
                 log.exception("lease keeper: store unreachable; retrying")
+
+
+def decoded_bytes(inputs: Any) -> int:
+    """About how much memory a job's decoded media take (images, audio samples)."""
+    total = 0
+    for value in vars(inputs).values():
+        for item in value if isinstance(value, list) else [value]:
+            media: Any = getattr(item, "samples", item)  # an AudioClip: its samples
+            if hasattr(media, "nbytes"):
+                total += int(media.nbytes)
+            elif hasattr(media, "getbands"):  # a PIL image
+                total += media.width * media.height * len(media.getbands())
+    return total
 
 
 def make_executor(settings: Settings, store: JobStore, artifacts: ArtifactStore, bus: EventBus) -> Executor:
