@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -176,14 +176,17 @@ def register(app: typer.Typer) -> None:
 
     @gate.command("metrics")
     def gate_metrics(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-        """List the metrics: name, unit, direction, version, the tasks and the weights each needs."""
+        """List the metrics: name, unit, direction, version, what each measures and the weights it needs."""
+        from genserve import plugins
         from genserve.gates.registry import all_metrics
 
-        rows = [m.describe() for m in all_metrics().values()]
-        if as_json:
-            typer.echo(json.dumps(rows, indent=2))
-            return
         settings = get_settings()
+        plugins.import_plugins(settings.plugins)
+        rows = [m.describe() for m in all_metrics().values()]
+        broken = [vars(b) for b in plugins.broken() if b.kind in ("metric", "module")]
+        if as_json:
+            typer.echo(json.dumps(rows + [{**b, "broken": True} for b in broken], indent=2))
+            return
 
         def weights(setting: str | None) -> str:
             if not setting:
@@ -191,12 +194,20 @@ def register(app: typer.Typer) -> None:
             state = "set" if getattr(settings, setting, None) else "not set: SKIPPED"
             return f"GENSERVE_{setting.upper()} ({state})"
 
+        def measures(row: dict[str, Any]) -> str:
+            kinds = [*row["tasks"], *(f"{kind} output" for kind in row["outputs"])]
+            return ", ".join(kinds) or "every task"
+
         table = [
-            (r["name"], r["unit"], r["direction"], r["version"], ", ".join(r["tasks"]), weights(r["weights"]))
+            (r["name"], r["unit"], r["direction"], r["version"], measures(r), weights(r["weights"]))
             for r in rows
         ]
-        headers = ("metric", "unit", "better", "version", "tasks", "weights")
+        headers = ("metric", "unit", "better", "version", "measures", "weights")
         typer.echo(console.table(headers, table, empty="no metrics"))
+        if broken:
+            typer.echo(typer.style("\nbroken plugins (not loaded)", bold=True, fg="red"))
+            lines = [(b["kind"], b["name"], b["source"], console.fit(b["reason"], 70)) for b in broken]
+            typer.echo(console.table(("kind", "name", "from", "why"), lines, empty=""))
 
     @ci.command("init")
     def ci_init(

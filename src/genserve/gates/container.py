@@ -6,8 +6,6 @@ from __future__ import annotations
 from genserve.gates.context import MeasureContext
 from genserve.gates.registry import MetricSkipped, metric
 
-VIDEO_TASKS = ("image-to-video", "talking-head")
-
 
 @metric(
     "duration",
@@ -15,13 +13,13 @@ VIDEO_TASKS = ("image-to-video", "talking-head")
     direction="info",
     version="1",
     description="Video duration: frame count / frame rate",
-    tasks=VIDEO_TASKS,
+    outputs=("video",),
 )
 def duration(ctx: MeasureContext) -> float:
     return ctx.info().duration
 
 
-@metric("fps", unit="fps", direction="info", version="1", description="Frame rate", tasks=VIDEO_TASKS)
+@metric("fps", unit="fps", direction="info", version="1", description="Frame rate", outputs=("video",))
 def fps(ctx: MeasureContext) -> float:
     return ctx.info().fps
 
@@ -32,7 +30,7 @@ def fps(ctx: MeasureContext) -> float:
     direction="info",
     version="1",
     description="Frames in the video stream (counted by demuxing)",
-    tasks=VIDEO_TASKS,
+    outputs=("video",),
 )
 def frame_count(ctx: MeasureContext) -> float:
     return float(ctx.info().num_frames)
@@ -44,7 +42,7 @@ def frame_count(ctx: MeasureContext) -> float:
     direction="info",
     version="1",
     description="Short side of the video frame (width x height in the detail)",
-    tasks=VIDEO_TASKS,
+    outputs=("video",),
 )
 def short_side(ctx: MeasureContext) -> float:
     info = ctx.info()
@@ -58,7 +56,7 @@ def short_side(ctx: MeasureContext) -> float:
     direction="higher",
     version="1",
     description="1 when the video is H.264 yuv420p (plays in every browser), else 0",
-    tasks=VIDEO_TASKS,
+    outputs=("video",),
 )
 def codec_ok(ctx: MeasureContext) -> float:
     info = ctx.info()
@@ -72,14 +70,15 @@ def codec_ok(ctx: MeasureContext) -> float:
     direction="higher",
     version="1",
     description="1 when the video carries an audio track, else 0",
-    tasks=VIDEO_TASKS,
+    outputs=("video",),
 )
 def has_audio(ctx: MeasureContext) -> float:
     return 1.0 if ctx.info().has_audio else 0.0
 
 
 def expected_duration(ctx: MeasureContext) -> float:
-    """What the job asked for: the input audio's length (talking-head), else num_frames / fps."""
+    """What the job asked for: the input audio's length (talking-head), else num_frames / fps, else
+    the input audio's length (a plugin's task driven by sound)."""
     params = ctx.params()
     if ctx.task == "talking-head":
         if params.get("duration"):
@@ -87,6 +86,8 @@ def expected_duration(ctx: MeasureContext) -> float:
         return ctx.input_audio().duration
     if params.get("num_frames") and params.get("fps"):
         return float(params["num_frames"]) / float(params["fps"])
+    if "audio" in ctx.inputs:  # another task that makes a video from a sound: as long as the sound
+        return ctx.input_audio().duration
     raise MetricSkipped("no expected duration: the result has no num_frames/fps or audio")
 
 
@@ -96,7 +97,7 @@ def expected_duration(ctx: MeasureContext) -> float:
     direction="lower",
     version="1",
     description="|video duration - requested duration| (talking-head: the input audio's length)",
-    tasks=VIDEO_TASKS,
+    outputs=("video",),
 )
 def duration_error(ctx: MeasureContext) -> float:
     want = expected_duration(ctx)

@@ -110,7 +110,7 @@ def _set_metric(name: str, contexts: list[MeasureContext]) -> float:
     direction="lower",
     version="inception-2015-12-05-1",
     description="Fréchet Inception Distance of the case's frames to its reference images",
-    tasks=("image-to-video", "talking-head"),
+    outputs=("video",),
     weights="gate_inception_weights",
     scope="case",
 )
@@ -124,7 +124,7 @@ def fid(contexts: list[MeasureContext]) -> float:
     direction="lower",
     version="inception-2015-12-05-1",
     description="Kernel Inception Distance (mean over subsets) of the case's frames to its references",
-    tasks=("image-to-video", "talking-head"),
+    outputs=("video",),
     weights="gate_inception_weights",
     scope="case",
 )

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from genserve import plugins
 from genserve.config import Settings, get_settings
 from genserve.errors import InvalidInput
 from genserve.gates.baseline import Baseline, baseline_from_results, load_baseline, save_baseline
@@ -92,6 +93,8 @@ def run_gate(
     run is judged against them."""
     from genserve.gates.run import local_generator, run_suite, server_generator
 
+    settings = settings or get_settings()
+    plugins.import_plugins(settings.plugins)  # metrics (and tasks, backends) of GENSERVE_PLUGINS
     if update_baseline and baseline is None:
         raise InvalidInput(
             "needs --baseline FILE to write",
@@ -103,7 +106,7 @@ def run_gate(
     base: Baseline | None = None
     if baseline is not None and (baseline.exists() or not update_baseline):
         base = load_baseline(baseline)
-    settings = (settings or get_settings()).model_copy(update={"output_dir": report_dir / "outputs"})
+    settings = settings.model_copy(update={"output_dir": report_dir / "outputs"})
     if server is not None:
         generate = server_generator(server, report_dir / "outputs", api_key=api_key)
     else:
@@ -137,11 +140,13 @@ def judge_again(
     baseline: Path | None = None,
     results_dir: Path | None = None,
     summary: Path | None = None,
+    settings: Settings | None = None,
 ) -> GateOutcome:
     """Judge stored measurements again (new thresholds, another baseline) without generating; the
     suite defaults to the one the results name."""
     from genserve.gates.report_json import load_results
 
+    plugins.import_plugins((settings or get_settings()).plugins)
     results = load_results(results_path)
     suite_path = suite or (Path(results.suite.path) if results.suite.path else None)
     if suite_path is None:

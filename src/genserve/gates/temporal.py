@@ -9,7 +9,6 @@ from typing import Any
 import cv2
 import numpy as np
 
-from genserve.gates.container import VIDEO_TASKS
 from genserve.gates.context import MeasureContext
 from genserve.gates.registry import MetricSkipped, metric
 
@@ -37,7 +36,7 @@ def pair_mae(frames: np.ndarray) -> np.ndarray:
     direction="higher",
     version="vbench-1",
     description="VBench temporal flickering: (255 - mean consecutive-frame MAE) / 255; 1 = no change",
-    tasks=VIDEO_TASKS,
+    outputs=("video",),
 )
 def flicker(ctx: MeasureContext) -> float:
     maes = ctx.memo("pair_mae_rgb", lambda: pair_mae(ctx.frames()))
@@ -79,7 +78,7 @@ def _flow(ctx: MeasureContext) -> tuple[np.ndarray, int]:
     version="vbench-farneback-1",
     description="VBench dynamic degree with Farneback flow: 1 when enough frame pairs move more than "
     "6 px at 256 px short side (top 5 % of flow), else 0",
-    tasks=VIDEO_TASKS,
+    outputs=("video",),
 )
 def dynamic_degree(ctx: MeasureContext) -> float:
     top5, step = _flow(ctx)
@@ -99,7 +98,7 @@ def dynamic_degree(ctx: MeasureContext) -> float:
     direction="info",
     version="farneback-1",
     description="Mean top-5 % optical-flow magnitude per 8-fps frame pair, scaled to a 256 px short side",
-    tasks=VIDEO_TASKS,
+    outputs=("video",),
 )
 def motion(ctx: MeasureContext) -> float:
     top5, _ = _flow(ctx)
@@ -113,7 +112,7 @@ def motion(ctx: MeasureContext) -> float:
     direction="lower",
     version="1",
     description="Longest run of identical consecutive frames, as a fraction of all frames (0 = none)",
-    tasks=VIDEO_TASKS,
+    outputs=("video",),
 )
 def frozen_fraction(ctx: MeasureContext) -> float:
     gray = ctx.gray()
@@ -140,7 +139,7 @@ def frozen_fraction(ctx: MeasureContext) -> float:
     direction="lower",
     version="1",
     description="Fraction of frames that are black (mean luma < 16) or blank (luma std < 2)",
-    tasks=VIDEO_TASKS,
+    outputs=("video",),
 )
 def black_fraction(ctx: MeasureContext) -> float:
     gray = ctx.gray()
@@ -228,7 +227,7 @@ def first_frame_psnr(ctx: MeasureContext) -> float:
     direction="higher",
     version="1",
     description="Mean variance of the Laplacian of each frame's luma (falls when frames are blurred)",
-    tasks=VIDEO_TASKS,
+    outputs=("video",),
 )
 def sharpness(ctx: MeasureContext) -> float:
     gray = ctx.gray()
