@@ -39,7 +39,8 @@ class GateOutcome:
 
     @property
     def exit_code(self) -> int:
-        """0 the gate passed, 1 it failed, 2 a measurement errored (the gate could not judge)."""
+        """The CLI's exit code (genserve.errors.ExitCode): 0 pass, 9 a check failed, a failed job its
+        error's code, 1 a metric that errored."""
         return self.judgement.exit_code
 
     @property
