@@ -26,7 +26,7 @@ Then each path's own work, free of the models' run-to-run noise: the same page t
 run_job and the API (in-process test client, so its figure includes the client's thread hops) with
 rapidocr's model steps answered from a memo; the difference to direct is what genserve adds.
 
-Targets (source document 003): ≤ 3 s per image on this CPU (median of **run_job + document**,
+Targets: ≤ 3 s per image on this CPU (median of **run_job + document**,
 recognize's default), and overhead ≤ 1.05 over **direct, same work**. These shared 2-core machines
 swing a single run by ±10 % and noise only ever adds time, so the overhead verdict rests on the two
 figures noise cannot inflate: the fastest run of each path (run_job and API over the peer's

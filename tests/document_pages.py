@@ -173,7 +173,7 @@ def receipt_zh(
 
 
 def seed_receipt() -> Doc:
-    """Source document 003's receipt: 苹果 ¥8.50, 牛奶 ¥12.00, a total of 36.80, at three in the afternoon."""
+    """The reference receipt: 苹果 ¥8.50, 牛奶 ¥12.00, a total of 36.80, at three in the afternoon."""
     items = [("苹果", 1, 8.5, 8.5), ("牛奶", 1, 12.0, 12.0), ("面包", 2, 6.0, 12.0), ("矿泉水", 2, 2.15, 4.3)]
     return receipt_zh(3, items, dt.datetime(2026, 1, 21, 15, 0))
 

@@ -1,4 +1,4 @@
-"""Client scripts in the style of the source documents, unchanged, against a real server:
+"""Client scripts written against the original routes, unchanged, against a real server:
 curl multipart to /generate and /api/v1/recognize piped into jq, and a Python requests
 talking-head client. They reach the real backends (camera, portrait, rapidocr)."""
 
@@ -31,7 +31,7 @@ def _sh(script: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_document_000_curl_generate_then_jq(server: LiveServer, sample_image: Path) -> None:
-    # as in the Jenkins stage of document 000 (smaller numbers so it runs fast on a CPU)
+    # as in a Jenkins stage calling the original route (smaller numbers so it runs fast on a CPU)
     out = _sh(
         f"""curl -s -X POST {server.url}/generate \\
           -F "image=@{sample_image}" \\
@@ -47,7 +47,7 @@ def test_document_000_curl_generate_then_jq(server: LiveServer, sample_image: Pa
     assert url.startswith(f"{server.url}/v1/jobs/") and url.endswith("/video.mp4")
     video = requests.get(url, timeout=30)
     assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
-    # the parameters come back as document 000's API returned them
+    # the parameters come back as the original API returned them
     body = requests.post(
         f"{server.url}/generate",
         files={"image": sample_image.open("rb")},
@@ -69,11 +69,11 @@ def test_document_000_error_shape(server: LiveServer, sample_image: Path) -> Non
 def _sonic_client(
     url: str, image_path: str, audio_path: str, duration: float, out: Path
 ) -> requests.Response:
-    """Document 002's client, as written there (the values, the field names, booleans as True)."""
+    """The original talking-head client (the values, the field names, booleans as True)."""
     files = {"image": open(image_path, "rb"), "audio": open(audio_path, "rb")}  # noqa: SIM115
     data = {
         "duration": duration,
-        "min_resolution": 256,  # NOTE: document 002 uses 1024; 256 keeps the CPU test short
+        "min_resolution": 256,  # NOTE: the original client uses 1024; 256 keeps the CPU test short
         "expand_ratio": 0.18,
         "inference_steps": 25,
         "dynamic_scale": 1.1,
@@ -110,7 +110,7 @@ def test_document_003_recognize_smoke_test(server: LiveServer, tmp_path: Path) -
     font = ImageFont.truetype("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 48)
     ImageDraw.Draw(img).text((30, 60), "GENSERVE 2024", fill="black", font=font)
     img.save(page)
-    # the smoke test of document 003, unchanged but for the URL
+    # the original recognize smoke test, unchanged but for the URL
     script = f"""
       response=$(curl -s -X POST \\
         -F "image=@{page}" \\

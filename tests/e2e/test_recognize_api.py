@@ -1,5 +1,5 @@
 """/api/v1/recognize on a real `genserve serve` (uvicorn on 127.0.0.1), called with curl and jq as
-document 003's smoke test does: Chinese text read, client file names kept, batches, bad input."""
+the original smoke test does: Chinese text read, client file names kept, batches, bad input."""
 
 from __future__ import annotations
 

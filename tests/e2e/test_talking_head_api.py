@@ -1,4 +1,4 @@
-"""Source document 002's client, unchanged in spirit: ``requests.post(.../generate, files=, data=)``
+"""The original talking-head client, unchanged in spirit: ``requests.post(.../generate, files=, data=)``
 against a real ``genserve serve`` (uvicorn) on 127.0.0.1; MP4 bytes come back."""
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def generate_sonic_video(
     inference_steps: int = 25,
     dynamic_scale: float = 1.1,
 ) -> requests.Response:
-    """Document 002's client: the files and the form fields, booleans as Python writes them."""
+    """The original client: the files and the form fields, booleans as Python writes them."""
     with image_path.open("rb") as image, audio_path.open("rb") as audio:
         files = {"image": image, "audio": audio}
         data = {

@@ -73,7 +73,7 @@ def test_generate_with_audio_answers_text_or_json_as_asked(client: TestClient, s
     }
     bad = {"duration": "99"}  # far from the audio's length: refused before anything runs
     text = client.post("/generate", files=files, data=bad)
-    assert text.status_code == 422 and text.headers["content-type"].startswith("text/plain")  # document 002
+    assert text.status_code == 422 and text.headers["content-type"].startswith("text/plain")  # as read
     as_json = client.post("/generate", files=files, data=bad, headers={"Accept": "application/json"})
     assert as_json.status_code == 422 and as_json.headers["content-type"] == "application/json"
     body = as_json.json()

@@ -551,7 +551,7 @@ CASES = [
     case("rec-ocr-maybe", "POST", "/v1/recognize", 422, parts=[("ocr", "maybe"), image()], argument="ocr"),
     case("rec-missing-image", "POST", "/v1/recognize", 422, parts=[("top_k", "3")], argument="image"),
     case("rec-field-traversal-tmp-x", "POST", "/v1/recognize", 422, parts=[image(name="../../../../tmp/x")]),
-    # --- POST /generate without audio: document 000's JSON answer --------------------------------
+    # --- POST /generate without audio: the original JSON answer ----------------------------------
     case("gen-image-text", "POST", "/generate", 415, shape="doc", parts=[image(TEXT)]),
     case("gen-image-bomb", "POST", "/generate", 413, shape="doc", parts=[image(BOMB, "b.png")]),
     case("gen-missing-image", "POST", "/generate", 422, shape="doc", parts=[("prompt", "zoom")]),
@@ -600,7 +600,7 @@ CASES = [
         shape="message",
         parts=[image(b"\xff" * BIG)],
     ),
-    # --- POST /generate with an audio part: document 002's text answer ---------------------------
+    # --- POST /generate with an audio part: the original text answer -----------------------------
     case("gen-audio-is-a-png", "POST", "/generate", 415, shape="text", parts=[image(), audio(PNG, "a.wav")]),
     case("gen-audio-zero-bytes", "POST", "/generate", 415, shape="text", parts=[image(), audio(b"")]),
     case("gen-audio-image-text", "POST", "/generate", 415, shape="text", parts=[image(TEXT), audio()]),
@@ -637,7 +637,7 @@ CASES = [
         shape="text",
         parts=[("inference_steps", HUGE), image(), audio()],
     ),
-    # --- POST /api/v1/recognize: document 003's JSON answer --------------------------------------
+    # --- POST /api/v1/recognize: the original JSON answer ----------------------------------------
     case("apirec-image-text", "POST", "/api/v1/recognize", 415, shape="doc", parts=[image(TEXT)]),
     case("apirec-image-zero-bytes", "POST", "/api/v1/recognize", 415, shape="doc", parts=[image(b"")]),
     case("apirec-image-bomb", "POST", "/api/v1/recognize", 413, shape="doc", parts=[image(BOMB, "b.png")]),

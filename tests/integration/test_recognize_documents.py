@@ -50,7 +50,7 @@ def values(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_seed_receipt(settings: Settings, cache: BackendCache, tmp_path: Path) -> None:
-    """Source document 003: 苹果 ¥8.50, 牛奶 ¥12.00, a receipt, 36.80 in total, issued at 15:00."""
+    """The reference receipt: 苹果 ¥8.50, 牛奶 ¥12.00, a receipt, 36.80 in total, issued at 15:00."""
     doc = pages.seed_receipt()
     result = recognize(settings, cache, save(doc, tmp_path))
     document = result["document"]

@@ -240,7 +240,7 @@ def test_presets_are_valid_and_standard_is_the_defaults() -> None:
         assert preset(name, "Fast") != preset(name, "High quality")
     fast = preset("image-to-video", "Fast")
     assert "prompt" not in fast and "seed" not in fast  # a preset keeps what the user wrote
-    assert preset("talking-head", "Fast")["inference_steps"] >= 20  # document 002: fewer jitter
+    assert preset("talking-head", "Fast")["inference_steps"] >= 20  # fewer steps make the face jitter
     with pytest.raises(InvalidInput):
         preset("recognize", "Turbo")
 

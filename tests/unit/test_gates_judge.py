@@ -1,5 +1,5 @@
 """Judging stored measurements: non-compensatory, baseline tolerances, mostly, skipped != passed,
-metric versions; the source document's case (FID better, LSE-D 17 % worse) fails."""
+metric versions; a run with FID better but LSE-D 17 % worse fails."""
 
 from __future__ import annotations
 
