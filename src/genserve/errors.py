@@ -30,8 +30,9 @@ Messages are one line and teach: the argument, the rule, the value, and the fix.
 
 from __future__ import annotations
 
+import copy
 from enum import IntEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 
 class ExitCode(IntEnum):
@@ -86,6 +87,13 @@ class GenserveError(Exception):
         if self.fix:
             msg += f". Fix: {self.fix}"
         return msg.replace("\n", " ")
+
+    def with_fix(self, fix: str) -> Self:
+        """The same error with ``fix`` in place of its own (a door that words it in its terms)."""
+        clone = copy.copy(self)
+        clone.fix = fix
+        clone.args = (clone._compose(),)
+        return clone
 
     @property
     def message(self) -> str:

@@ -54,7 +54,7 @@ def check_artifact_name(name: str) -> str:
             "no such artifact (names are letters, digits, '-', '_' and '.')",
             argument="name",
             value=name,
-            fix="GET /v1/jobs/{id} lists the job's artifacts",
+            fix="the job's outputs name the artifacts it has",
         )
     return name
 

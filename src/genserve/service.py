@@ -7,16 +7,8 @@ stored, so a bad request never becomes a queued job; the executor later runs it 
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
 import logging
-import queue
-import shutil
-import tempfile
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,109 +17,24 @@ from genserve.caller import Caller
 from genserve.config import Settings, get_settings
 from genserve.errors import Conflict, GenserveError, InvalidInput, NotFound, RateLimited
 from genserve.jobs.artifacts import ArtifactStore, artifact_store
-from genserve.jobs.celery_app import queue_name
-from genserve.jobs.events import STATUS_EVENTS, Event, EventBus
-from genserve.jobs.executor import Executor, make_executor
-from genserve.jobs.request import JobRequest, new_job_id, prepare, typed_params
-from genserve.jobs.store import JobRecord, JobStore
+from genserve.jobs.events import EventBus
+from genserve.jobs.executor import Executor, ExecutorState, make_executor
+from genserve.jobs.request import JobRequest, new_job_id, prepare
+from genserve.jobs.store import CancelOutcome, JobRecord, JobStore
 from genserve.jobs.webhooks import WebhookSender, check_webhook
-from genserve.names import (
-    JOB_ID_RE,
-    check_artifact_name,
-    check_field_name,
-    check_job_id,
-    check_line,
-    client_filename,
-)
+from genserve.names import check_artifact_name, check_job_id, check_line, client_filename
 from genserve.sessions import SessionStore
+from genserve.submission import Submission, Upload, check_submission, spool_upload
 from genserve.tasks import TASKS
 from genserve.tasks.base import JobStatus
+from genserve.watch import JobState, Watching
+
+__all__ = ["JobState", "Service", "Submission", "Upload", "spool_upload"]  # doors import these here
 
 log = logging.getLogger("genserve.service")
 
-PRIORITY_MIN, PRIORITY_MAX = -100, 100
 
-
-@dataclass
-class Upload:
-    """One uploaded file: where it lies now (the service moves it) and the client's name for it."""
-
-    path: Path
-    filename: str
-    stored: bool = False  # moved into the artifact store
-
-
-@dataclass
-class Submission:
-    task: str
-    params: dict[str, Any] = field(default_factory=dict)
-    files: dict[str, list[Upload]] = field(default_factory=dict)
-    backend: str | None = None
-    model: str | None = None
-    device: str | None = None
-    priority: int = 0
-    webhook_url: str | None = None
-    webhook_events: str | None = None
-    git_commit: str | None = None
-    git_branch: str | None = None
-    owner: str | None = None
-    batch: str | None = None  # the batch (`genserve batch`) and its manifest row the job was made for
-    batch_row: str | None = None
-    pool: str | None = None  # a GPU pool: the job goes to the queue <task>.<pool> (queue executors)
-
-    def fingerprint(self) -> str:
-        """Identifies the request (for idempotent PUT): task, backend, params and file contents."""
-        digest = hashlib.sha256()
-        head = [self.task, self.backend, self.model, self.params, self.priority, self.webhook_url, self.pool]
-        digest.update(json.dumps(head, sort_keys=True, default=str).encode())
-        for name in sorted(self.files):
-            for upload in self.files[name]:
-                digest.update(name.encode())
-                with upload.path.open("rb") as fh:
-                    for chunk in iter(lambda: fh.read(1 << 20), b""):
-                        digest.update(chunk)
-        return digest.hexdigest()
-
-
-def _check_names(sub: Submission) -> None:
-    """Every name in a submission against its allowlist, before any file is stored."""
-    for name, uploads in sub.files.items():
-        check_field_name(name)
-        for upload in uploads:
-            client_filename(upload.filename, name)
-    for argument in ("task", "backend", "model", "device", "git_commit", "git_branch"):
-        value = getattr(sub, argument)
-        if value is not None:
-            check_line(argument, value, 255 if argument != "model" else 1000)
-    if sub.pool is not None:
-        queue_name(sub.task, sub.pool)
-    for argument in ("webhook_url", "webhook_events"):
-        value = getattr(sub, argument)
-        if value is not None:
-            check_line(argument, value, 2000)
-
-
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
-
-
-def _batch_of(sub: Submission) -> dict[str, Any]:
-    """The batch and manifest row a job belongs to, kept with its request (``GET /v1/jobs?batch=``)."""
-    if sub.batch is None and sub.batch_row is None:
-        return {}
-    for argument in ("batch", "batch_row"):
-        value = getattr(sub, argument)
-        if value is None or not JOB_ID_RE.match(value):
-            raise InvalidInput(
-                "must be 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit",
-                argument=argument,
-                value=value,
-                fix="send batch and batch_row together, e.g. batch=release-42 and batch_row=hero",
-            )
-    return {"batch": {"id": sub.batch, "row": sub.batch_row}}
-
-
-class Service:
+class Service(Watching):
     def __init__(
         self,
         settings: Settings | None = None,
@@ -175,8 +82,8 @@ class Service:
 
     def ready(self) -> dict[str, Any]:
         store_ok = self.store.ping()
-        executor = self.executor.describe() if self.executor is not None else {"kind": "none", "alive": True}
-        return {"ready": bool(store_ok and executor["alive"]), "store": store_ok, "executor": executor}
+        executor = self.executor.describe() if self.executor is not None else ExecutorState("none", True)
+        return {"ready": bool(store_ok and executor.alive), "store": store_ok, "executor": executor.to_dict()}
 
     # --- submit --------------------------------------------------------------------------------
 
@@ -206,15 +113,7 @@ class Service:
         # 1. the id, and for PUT the job that may exist already
         if job_id is not None:
             check_job_id(job_id)
-        if not PRIORITY_MIN <= sub.priority <= PRIORITY_MAX:
-            raise InvalidInput(
-                f"must be between {PRIORITY_MIN} and {PRIORITY_MAX}",
-                argument="priority",
-                value=sub.priority,
-                fix="e.g. priority=10 (higher runs first; default 0)",
-            )
-        _check_names(sub)
-        batch = _batch_of(sub)
+        batch = check_submission(sub)
         job_id = job_id or new_job_id()
         fingerprint = sub.fingerprint() if idempotent else None
         if idempotent:
@@ -326,7 +225,8 @@ class Service:
         check_job_id(job_id)
         record = self.store.get(job_id)
         if record is None or not caller.sees(record.owner):
-            raise NotFound("no such job", argument="job_id", value=job_id, fix="GET /v1/jobs lists your jobs")
+            fix = "list your jobs to find its id"
+            raise NotFound("no such job", argument="job_id", value=job_id, fix=fix)
         return record
 
     def list_jobs(self, caller: Caller, **filters: Any) -> tuple[list[JobRecord], str | None]:
@@ -343,10 +243,6 @@ class Service:
                 "must be between 1 and 500", argument="limit", value=limit, fix="e.g. limit=50"
             )
         return self.store.search(limit=limit, owner=caller.owner_filter, **filters)
-
-    def events(self, job_id: str, caller: Caller, after: int = 0) -> list[Event]:
-        self.get(job_id, caller)
-        return self.store.events(job_id, after)
 
     def _output(self, job_id: str, name: str, caller: Caller) -> dict[str, Any]:
         check_artifact_name(name)
@@ -371,87 +267,27 @@ class Service:
             return None
         return self.artifacts.download_url(job_id, found["path"], name)
 
-    def view(self, record: JobRecord, base_url: str = "", history: bool = False) -> dict[str, Any]:
-        """The job as the API shows it: state, progress, queue position and ETA, links, result."""
-        base = f"{base_url.rstrip('/')}/v1/jobs/{record.id}"
-        out: dict[str, Any] = {
-            "id": record.id,
-            "job_id": record.id,  # the result's name for it, so either reads the same
-            "task": record.task,
-            "backend": record.backend,
-            "status": str(record.status),
-            "priority": record.priority,
-            "params": typed_params(record.task, record.request.get("params", {})),
-            "inputs": record.request.get("input_names", {}),
-            "warnings": record.request.get("warnings", []),
-            "git_commit": record.git_commit,
-            "git_branch": record.git_branch,
-            "batch": record.request.get("batch"),
-            "created_at": _iso(record.created_at),
-            "started_at": _iso(record.started_at),
-            "finished_at": _iso(record.finished_at),
-            "attempt": record.attempt,
-            "error": record.error,
-            "message": record.message,
-            "progress": None,
-            "links": {"self": base, "events": f"{base}/events", "cancel": f"{base}/cancel"},
-        }
-        if record.status == JobStatus.queued:
-            out["queue_position"] = self.store.queue_position(record)
-            out["eta_s"] = self._eta(record, out["queue_position"])
-        if record.status == JobStatus.running and record.progress_total:
-            out["progress"] = {"step": record.progress_step, "total": record.progress_total}
-        result = record.result
-        if result is not None:
-            result = {
-                **result,
-                "outputs": [{**o, "url": f"{base}/artifacts/{o['name']}"} for o in result.get("outputs", [])],
-            }
-            out["artifacts"] = {o["name"]: o["url"] for o in result["outputs"]}
-        out["result"] = result
-        if history:
-            out["history"] = [
-                {
-                    "status": e.data.get("status"),
-                    "event": e.type,
-                    "at": _iso(e.at),
-                    "reason": e.data.get("reason"),
-                }
-                for e in self.store.events(record.id, types=STATUS_EVENTS)
-            ]
-        return out
-
-    def _eta(self, record: JobRecord, position: int) -> float | None:
-        mean = self.store.mean_duration(record.task, record.backend)
-        if mean is None:
-            return None
-        workers = 1
-        if self.executor is not None:
-            workers = max(1, int(self.executor.describe().get("workers", 1)))
-        return round(mean * (position // workers + 1), 3)
-
     # --- change --------------------------------------------------------------------------------
 
     def cancel(self, job_id: str, caller: Caller) -> JobRecord:
         """Queued: canceled at once. Running: stops at the next progress step. Finished: Conflict."""
         self.get(job_id, caller)
         outcome, event = self.store.cancel(job_id)
-        if outcome == "missing":
-            self.get(job_id, caller)
-        if outcome == "canceled":
+        if outcome is CancelOutcome.CANCELED:
             self.bus.publish(event)
-        elif outcome == "requested":
+        elif outcome is CancelOutcome.REQUESTED:
             if self.executor is not None:
                 self.executor.cancel(job_id)
             self.bus.publish(self.store.add_event(job_id, "log", {"message": "cancel requested"}))
-        elif outcome in ("succeeded", "failed"):
+        record = self.get(job_id, caller)  # MISSING: deleted meanwhile, NotFound
+        if outcome is CancelOutcome.FINISHED:
             raise Conflict(
-                f"the job has {outcome} already; only queued or running jobs can be canceled",
+                f"the job has {record.status} already; only queued or running jobs can be canceled",
                 argument="job_id",
                 value=job_id,
-                fix="DELETE /v1/jobs/{id} removes a finished job",
+                fix="a finished job can be deleted, not canceled",
             )
-        return self.get(job_id, caller)
+        return record
 
     def delete(self, job_id: str, caller: Caller) -> None:
         record = self.get(job_id, caller)
@@ -460,70 +296,8 @@ class Service:
                 f"the job is {record.status}; a job is deleted only once it has finished",
                 argument="job_id",
                 value=job_id,
-                fix="POST /v1/jobs/{id}/cancel first",
+                fix="cancel the job first",
             )
         paths = [o["path"] for o in (record.result or {}).get("outputs", []) if "path" in o]
         self.artifacts.delete(job_id, paths)
         self.store.delete(job_id)
-
-    # --- wait ----------------------------------------------------------------------------------
-
-    # NOTE: a waiter reads the record again only when the job completes, or every second when no
-    # event comes (a worker elsewhere may have written it): not once per progress event.
-
-    @property
-    def job_time_limit(self) -> float:
-        """The longest a job may take from start to result: its model load plus its run."""
-        return self.settings.run_timeout_s + self.settings.load_timeout_s
-
-    def wait(self, job_id: str, timeout: float, caller: Caller) -> JobRecord:
-        """Block until the job is finished or ``timeout`` seconds passed; returns its record."""
-        deadline = time.monotonic() + timeout
-        with self.bus.subscribe(job_id) as events:
-            record = self.get(job_id, caller)
-            while not record.status.is_terminal() and (left := deadline - time.monotonic()) > 0:
-                try:
-                    if events.get(timeout=min(left, 1.0)).type != "completed":
-                        continue
-                except queue.Empty:
-                    pass
-                record = self.get(job_id, caller)
-            return record
-
-    async def wait_async(self, job_id: str, timeout: float, caller: Caller) -> JobRecord:
-        deadline = time.monotonic() + timeout
-        with self.bus.subscribe_async(job_id) as events:
-            return await self._until_finished(self.get(job_id, caller), events, deadline, caller)
-
-    async def submit_wait(self, sub: Submission, timeout: float, caller: Caller) -> JobRecord:
-        """Submit, then wait up to ``timeout`` seconds for the job to finish; returns its record.
-        The wait listens from before the job exists, so no read is needed to catch a quick finish."""
-        deadline = time.monotonic() + timeout
-        job_id = new_job_id()
-        with self.bus.subscribe_async(job_id) as events:
-            record = await asyncio.to_thread(self.submit, sub, job_id)
-            return await self._until_finished(record, events, deadline, caller)
-
-    async def _until_finished(
-        self, record: JobRecord, events: asyncio.Queue[Event], deadline: float, caller: Caller
-    ) -> JobRecord:
-        while not record.status.is_terminal() and (left := deadline - time.monotonic()) > 0:
-            try:
-                if (await asyncio.wait_for(events.get(), timeout=min(left, 1.0))).type != "completed":
-                    continue
-            except TimeoutError:
-                pass
-            record = self.get(record.id, caller)
-        return record
-
-    async def run_async(self, sub: Submission, caller: Caller) -> JobRecord:
-        """Submit and wait for the result, up to the job's time limit (the synchronous routes)."""
-        return await self.submit_wait(sub, self.job_time_limit, caller)
-
-
-def spool_upload(data: Any, filename: str, tmp_dir: Path | None = None) -> Upload:
-    """Copy a file-like object to a temp file the service can move (used by the doors)."""
-    tmp_dir = tmp_dir or Path(tempfile.gettempdir())
-    with tempfile.NamedTemporaryFile(delete=False, dir=tmp_dir, prefix="genserve-upload-") as out:
-        shutil.copyfileobj(data, out, 1 << 20)
-    return Upload(Path(out.name), filename or "upload")

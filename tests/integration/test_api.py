@@ -208,7 +208,9 @@ def test_backends_health_and_docs(client: TestClient, sample_image: Path) -> Non
     assert set(body["tasks"]) == {"image-to-video", "talking-head", "recognize"}
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
-    assert ready["ready"] and ready["store"] and "camera:camera-motion@cpu" in ready["executor"]["loaded"]
+    loaded = {"backend": "camera", "model": "camera-motion", "device": "cpu"}
+    assert ready["ready"] and ready["store"] and loaded in ready["executor"]["loaded"]
+    assert ready["executor"]["kind"] == "local" and ready["executor"]["workers"] >= 1
     schema = client.get("/openapi.json").json()
     assert {"/v1/jobs", "/v1/jobs/{job_id}/events", "/generate", "/api/v1/recognize"} <= set(schema["paths"])
     assert client.get("/docs").status_code == 200

@@ -13,6 +13,7 @@ import svc_backends  # noqa: F401 - registers noop
 from fastapi.testclient import TestClient
 
 from genserve.api import create_app
+from genserve.api.views import job_view
 from genserve.caller import SYSTEM
 from genserve.config import Settings
 from genserve.errors import InvalidInput
@@ -48,7 +49,7 @@ def test_a_job_carries_its_batch_and_row(service: Service, tmp_path: Path, sampl
     done = service.wait(first.id, 30, SYSTEM)
     assert done.request["batch"] == {"id": "b1", "row": "r1"}
     assert done.result is not None and done.result["provenance"]["batch"] == {"id": "b1", "row": "r1"}
-    assert service.view(done)["batch"] == {"id": "b1", "row": "r1"}
+    assert job_view(service.state(done))["batch"] == {"id": "b1", "row": "r1"}
     listed, _ = service.list_jobs(SYSTEM, batch="b1")
     assert sorted(r.id for r in listed) == ["b1-r1", "b1-r2"]
     assert len(service.list_jobs(SYSTEM)[0]) == 3 and service.list_jobs(SYSTEM, batch="b2")[0] == []

@@ -53,8 +53,8 @@ def test_priority_runs_first_fifo_otherwise(service: Service, sample_image: Path
     sub = _sub(sample_image, tmp_path, "slow", steps=1, prompt="high")
     sub.priority = 10
     high = service.submit(sub)
-    view = service.view(service.get(low.id, SYSTEM))
-    assert view["status"] == "queued" and view["queue_position"] == 1  # behind the high one
+    state = service.state(service.get(low.id, SYSTEM))
+    assert state.record.status == JobStatus.queued and state.queue_position == 1  # behind the high one
     for job in (blocker, low, high):
         assert service.wait(job.id, 20, SYSTEM).status == JobStatus.succeeded
     assert svc_backends.runs(service.settings.data_dir) == ["block", "high", "low"]
@@ -102,7 +102,7 @@ def test_restart_requeues_or_fails_interrupted_jobs(
     try:
         done = second.wait(job.id, 10, SYSTEM)
         assert second.wait(queued.id, 10, SYSTEM).status == JobStatus.succeeded  # queued work resumes
-        history = [h["event"] for h in second.view(done, history=True)["history"]]
+        history = [e.type for e in second.state(done, history=True).history or []]
         if requeue:
             assert done.status == JobStatus.succeeded and done.attempt == 2
             assert history == ["queued", "started", "requeued", "queued", "started", "completed"]

@@ -253,7 +253,7 @@ def test_cancel_is_idempotent_and_a_finished_job_refuses_it(
     assert service.wait(done.id, 10, SYSTEM).status == JobStatus.succeeded
     with pytest.raises(Conflict) as finished:
         service.cancel(done.id, SYSTEM)
-    assert "succeeded" in finished.value.message and "DELETE" in (finished.value.fix or "")
+    assert "succeeded" in finished.value.message and "deleted" in (finished.value.fix or "")
 
 
 def test_delete_refuses_an_unfinished_job_and_removes_a_finished_one(

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from genserve.config import Settings
 from genserve.errors import Conflict, InvalidInput
-from genserve.jobs.store import JobRecord, JobStore, database_url
+from genserve.jobs.store import CancelOutcome, JobRecord, JobStore, database_url
 from genserve.tasks.base import JobStatus
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -121,14 +121,14 @@ def test_cancel_queued_at_once_running_by_request(store: JobStore) -> None:
     store.create(_job("a"))
     store.create(_job("b"))
     outcome, event = store.cancel("a")
-    assert outcome == "canceled" and event is not None and event.data["status"] == "canceled"
+    assert outcome is CancelOutcome.CANCELED and event is not None and event.data["status"] == "canceled"
     assert store.claim("a", "w", 30) is None  # a canceled job is never started
     claimed = store.claim("b", "w", 30)
     assert claimed is not None
-    assert store.cancel("b") == ("requested", None)
+    assert store.cancel("b") == (CancelOutcome.REQUESTED, None)
     assert store.heartbeat("b", claimed[0].attempt, 30) is True  # the worker learns of it
-    assert store.cancel("a") == ("canceled", None)  # canceling again changes nothing
-    assert store.cancel("nope")[0] == "missing"
+    assert store.cancel("a") == (CancelOutcome.ALREADY_CANCELED, None)  # again: nothing changes
+    assert store.cancel("nope") == (CancelOutcome.MISSING, None)
 
 
 def test_recover_requeues_or_fails(store: JobStore) -> None:

@@ -24,7 +24,23 @@ from genserve.service import Service
 log = logging.getLogger("genserve.api")
 
 
+# The service words a fix for every door (web UI, CLI, API); here it names the route that does it.
+REST_FIXES = {
+    "list your jobs to find its id": "GET /v1/jobs lists your jobs",
+    "a finished job can be deleted, not canceled": "DELETE /v1/jobs/{id} removes a finished job",
+    "cancel the job first": "POST /v1/jobs/{id}/cancel first",
+    "the job's outputs name the artifacts it has": "GET /v1/jobs/{id} lists the job's outputs",
+    "choose another id, or read the existing job": "choose another id, or GET /v1/jobs/{id} to read it",
+}
+
+
+def in_rest_terms(exc: GenserveError) -> GenserveError:
+    fix = REST_FIXES.get(exc.fix or "")
+    return exc.with_fix(fix) if fix else exc
+
+
 def error_response(exc: GenserveError) -> JSONResponse:
+    exc = in_rest_terms(exc)
     headers = {}
     if exc.http_status == 401:
         headers["WWW-Authenticate"] = "Bearer"

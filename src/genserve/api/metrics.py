@@ -107,7 +107,7 @@ class _StateCollector:
             value=0.0 if oldest is None else max(0.0, time.time() - oldest),
         )
         executor = self.service.executor
-        if executor is not None and executor.describe().get("kind") == "celery":
+        if executor is not None and executor.describe().kind == "celery":
             alive = GaugeMetricFamily(
                 "genserve_workers_alive", "Workers heard from recently, per queue", labels=["queue"]
             )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import (
@@ -22,14 +21,14 @@ from starlette.responses import RangeNotSatisfiable as StarletteRangeNotSatisfia
 
 from genserve.api.forms import read_form, submission_from_form
 from genserve.api.openapi import ONE_LINE, RUN_ERRORS, SUBMIT_ERRORS, errors, job_form, task_form
+from genserve.api.views import job_view
 from genserve.caller import Caller
-from genserve.errors import NotFound, RangeNotSatisfiable, error_class
+from genserve.errors import RangeNotSatisfiable, error_class
 from genserve.jobs.listing import CURSOR_RE
+from genserve.jobs.record import JobRecord
 from genserve.service import Service
 from genserve.tasks import TASKS
-
-if TYPE_CHECKING:
-    from genserve.jobs.store import JobRecord
+from genserve.watch import FOLLOW_POLL_S
 
 router = APIRouter()
 health_router = APIRouter(tags=["health"])
@@ -44,7 +43,7 @@ STATUS_LIST = r"^(queued|running|succeeded|failed|canceled)(,(queued|running|suc
 PREFER_WAIT = re.compile(r"\bwait=(\d+(?:\.\d+)?)")
 MAX_WAIT_S = 600.0
 SSE_KEEPALIVE_S = 15.0
-SSE_POLL_S = 1.0  # NOTE: events written by a worker in another process are found by polling the store
+SSE_POLL_S = FOLLOW_POLL_S
 
 
 def service_of(request: Request) -> Service:
@@ -60,6 +59,11 @@ def caller_of(request: Request) -> Caller:
 
 def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
+
+
+def job_view_of(request: Request, record: JobRecord, history: bool = False) -> dict[str, Any]:
+    """The job as the API shows it, with links under this request's base URL."""
+    return job_view(service_of(request).state(record, history), base_url(request))
 
 
 def prefer_wait(request: Request) -> float | None:
@@ -82,8 +86,8 @@ def _answer_waited(
     headers = {"Location": f"/v1/jobs/{record.id}"}
     if wait is not None and record.status.is_terminal():
         headers["Preference-Applied"] = f"wait={wait:g}"
-        return JSONResponse(svc.view(record, base_url(request), history=True), 200, headers)
-    return JSONResponse(svc.view(record, base_url(request)), created_status, headers)
+        return JSONResponse(job_view_of(request, record, history=True), 200, headers)
+    return JSONResponse(job_view_of(request, record), created_status, headers)
 
 
 @router.post(
@@ -124,7 +128,7 @@ async def put_job(job_id: JobId, request: Request) -> JSONResponse:
 def get_job(job_id: JobId, request: Request) -> dict[str, Any]:
     """A job: status history, progress, queue position and ETA, result and artifact links."""
     svc = service_of(request)
-    return svc.view(svc.get(job_id, caller_of(request)), base_url(request), history=True)
+    return job_view_of(request, svc.get(job_id, caller_of(request)), history=True)
 
 
 @router.get("/v1/jobs", tags=["jobs"], responses=errors(422))
@@ -161,7 +165,7 @@ def list_jobs(
         limit=limit,
         cursor=cursor,
     )
-    return {"jobs": [svc.view(r, base_url(request)) for r in records], "next_cursor": next_cursor}
+    return {"jobs": [job_view_of(request, r) for r in records], "next_cursor": next_cursor}
 
 
 @router.post(
@@ -173,7 +177,7 @@ def cancel_job(job_id: JobId, request: Request) -> JSONResponse:
     """Queued: canceled at once (200). Running: stops at its next progress step (202)."""
     svc = service_of(request)
     record = svc.cancel(job_id, caller_of(request))
-    return JSONResponse(svc.view(record, base_url(request)), 200 if record.status.is_terminal() else 202)
+    return JSONResponse(job_view_of(request, record), 200 if record.status.is_terminal() else 202)
 
 
 @router.delete("/v1/jobs/{job_id}", status_code=204, tags=["jobs"], responses=errors(404, 409, 422))
@@ -253,45 +257,18 @@ def _sse(event_id: int, kind: str, data: dict[str, Any]) -> str:
 async def _event_stream(
     svc: Service, job_id: str, after: int, request: Request, caller: Caller
 ) -> AsyncIterator[str]:
-    seen = after
-    finished = False
-    with svc.bus.subscribe_async(job_id) as live:
-        idle = 0.0
-        while True:
-            try:
-                events = await run_in_threadpool(svc.events, job_id, caller, seen)
-            except NotFound:
-                return  # deleted
-            for event in events:
-                seen = event.id
-                data = event.to_dict()
-                if event.type == "queued":
-                    record = svc.store.get(job_id)
-                    if record is not None and record.status == "queued":
-                        data["position"] = svc.store.queue_position(record)
-                yield _sse(event.id, event.type, data)
-                if event.type == "completed":
-                    return
-            if events:
+    idle = 0.0
+    async for event in svc.follow_async(job_id, caller, after, poll_s=SSE_POLL_S):
+        if event is not None:
+            idle = 0.0
+            yield _sse(event.id, event.type, event.to_dict())
+        else:
+            idle += SSE_POLL_S
+            if idle >= SSE_KEEPALIVE_S:
                 idle = 0.0
-            elif finished:
-                return  # finished, and every event after ``after`` was sent (or it was resumed past them)
-            else:
-                # NOTE: the status is read after the events: a job that finished in between is read
-                # again, so its `completed` event is never skipped
-                record = await run_in_threadpool(svc.store.get, job_id)
-                finished = record is None or record.status.is_terminal()
-                if finished:
-                    continue
-            try:
-                await asyncio.wait_for(live.get(), timeout=SSE_POLL_S)
-            except TimeoutError:
-                idle += SSE_POLL_S
-                if idle >= SSE_KEEPALIVE_S:
-                    idle = 0.0
-                    yield ": keep-alive\n\n"
-            if await request.is_disconnected():
-                return
+                yield ": keep-alive\n\n"
+        if await request.is_disconnected():
+            return
 
 
 @router.get("/v1/backends", tags=["backends"], responses=errors())
@@ -300,10 +277,10 @@ def list_backends(request: Request) -> dict[str, Any]:
     from genserve.backends.registry import describe_backends
 
     svc = service_of(request)
-    loaded = set((svc.executor.describe().get("loaded") or []) if svc.executor else [])
+    loaded = {m.backend for m in svc.executor.describe().loaded} if svc.executor else set()
     rows = describe_backends(svc.settings)
     for row in rows:
-        row["loaded"] = any(item.startswith(f"{row['backend']}:") for item in loaded)
+        row["loaded"] = row["backend"] in loaded
     tasks = {
         name: {"title": spec.title, "description": spec.description, "inputs": [m.name for m in spec.inputs]}
         for name, spec in TASKS.items()
@@ -319,8 +296,8 @@ async def run_task(request: Request, task: str) -> JSONResponse:
     caller = caller_of(request)
     sub = await submission_from_form(await read_form(request), task=task, owner=caller.owner)
     record = await svc.run_async(sub, caller)
-    view = svc.view(record, base_url(request))
-    result = view["result"] or {"job_id": record.id, "status": str(record.status), "task": task}
+    shown = job_view_of(request, record)
+    result = shown["result"] or {"job_id": record.id, "status": str(record.status), "task": task}
     if not record.status.is_terminal():
         return JSONResponse({**result, "message": "still running; follow links.self"}, 202)
     status = 200 if record.status == "succeeded" else error_class(record.error).http_status

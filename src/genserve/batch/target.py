@@ -148,12 +148,18 @@ class LocalTarget:
         assert self._service is not None, "LocalTarget.open() first"
         return self._service
 
+    def _view(self, record: Any) -> dict[str, Any]:
+        """The job as a server's API shows it (what ServerTarget gets from the client)."""
+        from genserve.api.views import job_view
+
+        return dict(job_view(self.service.state(record)))
+
     def batch_jobs(self, batch_id: str) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         cursor = None
         while True:
             records, cursor = self.service.list_jobs(self.caller, batch=batch_id, limit=PAGE, cursor=cursor)
-            found.update((r.id, self.service.view(r)) for r in records)
+            found.update((r.id, self._view(r)) for r in records)
             if not cursor:
                 return found
 
@@ -176,7 +182,7 @@ class LocalTarget:
             batch_row=row.id,
         )
         record, _ = self.service.put(job_id, sub)
-        return self.service.view(record)
+        return self._view(record)
 
     def events(self, job_id: str) -> Iterator[dict[str, Any]]:
         seen = 0
@@ -191,7 +197,7 @@ class LocalTarget:
                     live.get(timeout=1.0)
 
     def get(self, job_id: str) -> dict[str, Any]:
-        return self.service.view(self.service.get(job_id, self.caller))
+        return self._view(self.service.get(job_id, self.caller))
 
     def cancel(self, job_id: str) -> None:
         with contextlib.suppress(Conflict, NotFound):

@@ -106,7 +106,9 @@ class LocalArtifactStore(ArtifactStore):
         path = Path(stored_path).resolve()
         if not path.is_relative_to(self.outputs_root) or job_id not in path.parts or not path.is_file():
             raise NotFound(
-                "the artifact's file is not there", argument="name", fix="GET /v1/jobs/{id} lists the outputs"
+                "the artifact's file is not there",
+                argument="name",
+                fix="the job's outputs name the artifacts it has",
             )
         return path
 

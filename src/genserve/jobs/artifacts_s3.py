@@ -306,5 +306,5 @@ def _input_gone(ref: str) -> NotFound:
 
 def _artifact_gone() -> NotFound:
     return NotFound(
-        "the artifact's file is not there", argument="name", fix="GET /v1/jobs/{id} lists the outputs"
+        "the artifact's file is not there", argument="name", fix="the job's outputs name the artifacts it has"
     )

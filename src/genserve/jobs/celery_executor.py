@@ -23,7 +23,7 @@ from typing import Any
 from genserve.config import Settings
 from genserve.jobs.celery_app import TASK_NAME, broker_priority, make_celery, make_queue, queue_name
 from genserve.jobs.events import EventBus
-from genserve.jobs.executor import Executor, heartbeat_interval
+from genserve.jobs.executor import Executor, ExecutorState, heartbeat_interval
 from genserve.jobs.store import JobRecord, JobStore
 
 log = logging.getLogger("genserve.celery")
@@ -94,17 +94,16 @@ class CeleryExecutor(Executor):
     def cancel(self, job_id: str) -> None:
         """Nothing to do here: the worker reads the cancel request from the store at its next heartbeat."""
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> ExecutorState:
         workers = self.store.workers_alive(3 * heartbeat_interval(self.settings))
-        return {
-            "kind": "celery",
-            "alive": all(t.is_alive() for t in self._threads) and not self._stop.is_set(),
-            "broker": self.broker_ok,
-            "workers": len(workers),
-            "busy": sum(int(w["busy"]) for w in workers),
-            "queues": sorted({q for w in workers for q in str(w["queues"]).split(",")}),
-            "loaded": [],
-        }
+        return ExecutorState(
+            kind="celery",
+            alive=all(t.is_alive() for t in self._threads) and not self._stop.is_set(),
+            broker=self.broker_ok,
+            workers=len(workers),
+            busy=sum(int(w["busy"]) for w in workers),
+            queues=tuple(sorted({q for w in workers for q in str(w["queues"]).split(",")})),
+        )
 
     # --- threads -------------------------------------------------------------------------------
 

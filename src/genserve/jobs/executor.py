@@ -22,6 +22,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections import OrderedDict, deque
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,33 @@ PROGRESS_INTERVAL_S = 0.25  # NOTE: progress events are written at most 4 times 
 PREPARED_KEPT = 256  # jobs whose decoded inputs are kept for their run ...
 PREPARED_BYTES = 512 * 2**20  # ... and the most decoded media they may hold together
 _LIVE: set[str] = set()  # executors started in this process and not stopped
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A backend warm in an executor's cache: its name, its model and the device it is on."""
+
+    backend: str
+    model: str | None
+    device: str
+
+
+@dataclass(frozen=True)
+class ExecutorState:
+    """What an executor reports of itself (/readyz, /v1/backends, the queue's ETA)."""
+
+    kind: str  # local | celery | none
+    alive: bool
+    workers: int = 0  # threads (local) or live `genserve worker` processes (celery)
+    busy: int = 0
+    loaded: tuple[LoadedModel, ...] = ()
+    name: str | None = None  # the local executor's worker name
+    broker: bool | None = None  # a queue executor: whether its broker answers
+    queues: tuple[str, ...] | None = None  # a queue executor: the queues its workers consume
+
+    def to_dict(self) -> dict[str, Any]:
+        """As /readyz shows it (the fields a kind has no use for left out)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if v is not None}
 
 
 class Executor(ABC):
@@ -64,7 +92,7 @@ class Executor(ABC):
         """A running job should stop at its next progress step."""
 
     @abstractmethod
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> ExecutorState:
         """State for /readyz and metrics: alive, workers, busy, loaded backends."""
 
     def remember(self, job_id: str, prepared: PreparedJob) -> None:  # noqa: B027 - optional hook
@@ -291,18 +319,18 @@ class LocalExecutor(Executor):
             if job_id in self._running:
                 self._canceled.add(job_id)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> ExecutorState:
         alive = sum(t.is_alive() for t in self._threads if t.name.startswith("genserve-worker"))
         with self._lock:
             busy = len(self._running)
-        return {
-            "kind": "local",
-            "name": self.name,
-            "alive": alive == len(self.devices) and not self._stop.is_set(),
-            "workers": len(self.devices),
-            "busy": busy,
-            "loaded": [f"{name}:{model}@{device}" for name, model, device in self.cache.loaded()],
-        }
+        return ExecutorState(
+            kind="local",
+            name=self.name,
+            alive=alive == len(self.devices) and not self._stop.is_set(),
+            workers=len(self.devices),
+            busy=busy,
+            loaded=tuple(LoadedModel(*entry) for entry in self.cache.loaded()),
+        )
 
     def recover(self, startup: bool = False) -> list[str]:
         """Requeue (or fail) running jobs whose worker is gone or whose lease ran out."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,7 +32,7 @@ from genserve.jobs.schema import EVENTS, JOBS, OUTBOX
 from genserve.jobs.worker_table import WorkerTable
 from genserve.tasks.base import JobStatus
 
-__all__ = ["JobRecord", "JobStore", "database_url"]
+__all__ = ["CancelOutcome", "JobRecord", "JobStore", "database_url"]
 
 EventData = dict[str, Any] | Callable[[JobRecord], dict[str, Any]]
 
@@ -42,6 +43,16 @@ class Moved:
 
     record: JobRecord | None
     event: Event | None
+
+
+class CancelOutcome(StrEnum):
+    """What asking to cancel a job did."""
+
+    CANCELED = "canceled"  # it was queued: canceled now
+    REQUESTED = "requested"  # it runs: it stops at its next progress step
+    ALREADY_CANCELED = "already_canceled"
+    FINISHED = "finished"  # it succeeded or failed: there is nothing to cancel
+    MISSING = "missing"
 
 
 class JobStore:
@@ -90,7 +101,7 @@ class JobStore:
                 "a job with this id exists already",
                 argument="job_id",
                 value=job.id,
-                fix="choose another id, or GET /v1/jobs/{id} to read the existing job",
+                fix="choose another id, or read the existing job",
             ) from None
 
     def get(self, job_id: str) -> JobRecord | None:
@@ -233,8 +244,9 @@ class JobStore:
             )
         return moved.event if moved else None
 
-    def cancel(self, job_id: str) -> tuple[str, Event | None]:
-        """('canceled', event) when it was queued; ('requested', None) when running; else (status, None)."""
+    def cancel(self, job_id: str) -> tuple[CancelOutcome, Event | None]:
+        """(CANCELED, its completed event) when it was queued; (REQUESTED, None) when it runs; else
+        what it is: ALREADY_CANCELED, FINISHED or MISSING (with None)."""
         now = self.clock.now()
         values = {
             "status": "canceled",
@@ -248,12 +260,14 @@ class JobStore:
                 conn, job_id, status="queued", values=values, at=now, event="completed", data=data
             )
             if moved is not None:
-                return "canceled", moved.event
+                return CancelOutcome.CANCELED, moved.event
             asked = {"cancel_requested": True}
             if self._transition(conn, job_id, status="running", values=asked, at=now) is not None:
-                return "requested", None
+                return CancelOutcome.REQUESTED, None
             status = conn.execute(sa.select(JOBS.c.status).where(JOBS.c.id == job_id)).scalar_one_or_none()
-        return str(status) if status else "missing", None
+        if status is None:
+            return CancelOutcome.MISSING, None
+        return CancelOutcome.ALREADY_CANCELED if status == "canceled" else CancelOutcome.FINISHED, None
 
     def recover(self, orphaned: list[str], requeue: bool) -> list[Event]:
         """Jobs whose worker died: back to queued (``requeue``) or failed; never left running."""

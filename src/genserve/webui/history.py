@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from genserve.api.views import job_view
 from genserve.errors import GenserveError
 from genserve.tasks import TASKS
 from genserve.webui import render
@@ -187,7 +188,7 @@ class History:
         _ = self.pages.t
         try:
             caller = self.pages.caller(request)
-            view = self.service.view(self.service.get(job_id, caller))
+            view = job_view(self.service.state(self.service.get(job_id, caller)))
         except GenserveError as exc:
             return render.error_markdown(exc, _, N_("Cannot show it")), None, None, None, "", None
         result = view.get("result") or {}

@@ -8,12 +8,9 @@ same queue the REST API feeds; the tab then follows the job's record until it fi
 
 from __future__ import annotations
 
-import contextlib
 import html
-import queue
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +19,7 @@ from typing import Any
 import gradio as gr
 
 from genserve.api.access import Access
+from genserve.api.views import job_view
 from genserve.backends.registry import describe_backends
 from genserve.caller import Caller
 from genserve.errors import GenserveError, InvalidInput
@@ -346,25 +344,13 @@ class Pages:
         )
 
     def follow(self, tab: TaskTab, job_id: str, caller: Caller) -> Iterator[list[Any]]:
-        """Yield the job's state until it finishes (bounded by the service's own time limits).
-        The record is read again on each of the job's events, or every POLL_S when none come (a
-        worker in another process publishes on its own bus)."""
-        deadline = time.monotonic() + self.service.job_time_limit
-        last: tuple[Any, ...] | None = None
-        with self.service.bus.subscribe(job_id) as events:
-            while True:
-                view = self.service.view(self.service.get(job_id, caller))
-                finished = view["status"] in ("succeeded", "failed", "canceled")
-                if finished or time.monotonic() > deadline:
-                    outputs = self.result_values(tab, view, caller)
-                    yield [*self.state(view), *outputs, render.progress_html(view), view["status"]]
-                    return
-                shown = (view["status"], view.get("progress"), view.get("queue_position"))
-                if shown != last:
-                    last = shown
-                    yield [*self.state(view), *self.empty(tab), render.progress_html(view), view["status"]]
-                with contextlib.suppress(queue.Empty):
-                    events.get(timeout=POLL_S)
+        """Yield the job's state each time it changes, until it finishes (the service's watch, bounded
+        by the job's own time limit); the finished job with its outputs."""
+        for state in self.service.watch(job_id, caller, poll_s=POLL_S):
+            view = job_view(state)
+            done = state.record.status.is_terminal()
+            outputs = self.result_values(tab, view, caller) if done else self.empty(tab)
+            yield [*self.state(view), *outputs, render.progress_html(view), view["status"]]
 
     def state(self, view: dict[str, Any]) -> list[Any]:
         """The status line, the notes and the job id of ``view``."""
