@@ -18,6 +18,16 @@ from genserve.jobs.outbox import WebhookOutbox
 from genserve.jobs.schema import EVENTS
 
 EVENT_CHANNEL = "genserve_events"  # PostgreSQL NOTIFY channel: an event was written
+# NOTE: built once, run with parameters (see genserve.jobs.store)
+INSERT_EVENT = EVENTS.insert()
+NOTIFY = sa.text(f"NOTIFY {EVENT_CHANNEL}")
+_OF_JOB = (EVENTS.c.job_id == sa.bindparam("job_id"), EVENTS.c.id > sa.bindparam("after"))
+OF_JOB = EVENTS.select().where(*_OF_JOB).order_by(EVENTS.c.id)
+OF_JOB_TYPED = (
+    EVENTS.select()
+    .where(*_OF_JOB, EVENTS.c.type.in_(sa.bindparam("types", expanding=True)))
+    .order_by(EVENTS.c.id)
+)
 
 
 class EventLog:
@@ -38,10 +48,10 @@ class EventLog:
     ) -> Event:
         """Write an event (and its webhook delivery, when the job has a webhook: ``hooked`` None =
         look it up)."""
-        res = conn.execute(EVENTS.insert().values(job_id=job_id, type=type_, data=data, at=at))
+        res = conn.execute(INSERT_EVENT, {"job_id": job_id, "type": type_, "data": data, "at": at})
         (event_id,) = res.inserted_primary_key or (0,)
         if self.notifies:  # delivered at the commit, to every listening API process
-            conn.execute(sa.text(f"NOTIFY {EVENT_CHANNEL}"))
+            conn.execute(NOTIFY)
         event = Event(id=int(event_id), job_id=job_id, type=type_, data=data, at=at)
         if hooked is not False:
             self.outbox.queue(conn, event)
@@ -53,11 +63,11 @@ class EventLog:
             return self.write(conn, job_id, type_, data, self.clock.now())
 
     def of_job(self, job_id: str, after: int = 0, types: tuple[str, ...] | None = None) -> list[Event]:
-        query = EVENTS.select().where(EVENTS.c.job_id == job_id, EVENTS.c.id > after)
+        query, params = OF_JOB, {"job_id": job_id, "after": after}
         if types:
-            query = query.where(EVENTS.c.type.in_(types))
+            query, params["types"] = OF_JOB_TYPED, list(types)
         with self.engine.connect() as conn:
-            return [_event(r) for r in conn.execute(query.order_by(EVENTS.c.id))]
+            return [_event(r) for r in conn.execute(query, params)]
 
     def after(self, after: int, limit: int = 1000) -> list[Event]:
         """Every job's events after an event id (the relay of a queue executor)."""

@@ -10,6 +10,7 @@ table (:mod:`~genserve.jobs.worker_table`) live in modules of their own; JobStor
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -35,6 +36,28 @@ from genserve.tasks.base import JobStatus
 __all__ = ["CancelOutcome", "JobRecord", "JobStore", "database_url"]
 
 EventData = dict[str, Any] | Callable[[JobRecord], dict[str, Any]]
+PLUS_ONE: Any = object()  # a transition's value: the column's value plus one (the attempt of a claim)
+
+# NOTE: the hot statements are built once and run with parameters: building one per call (its
+# clauses and SQLAlchemy's cache key for it) cost more than the database's own work on a tiny job
+GET_JOB = JOBS.select().where(JOBS.c.id == sa.bindparam("job_id"))
+INSERT_JOB = JOBS.insert()
+
+
+@functools.lru_cache(maxsize=64)
+def _update(
+    keys: tuple[str, ...], bumped: tuple[str, ...], nulled: tuple[str, ...], fenced: bool, returning: bool
+) -> Any:
+    """``UPDATE jobs SET <keys>, <bumped> + 1, <nulled> = NULL WHERE id, status [, attempt]
+    [RETURNING *]``, built once per shape; values are parameters ``v_<column>``, conditions ``w_*``."""
+    where = [JOBS.c.id == sa.bindparam("w_id"), JOBS.c.status == sa.bindparam("w_status")]
+    if fenced:
+        where.append(JOBS.c.attempt == sa.bindparam("w_attempt"))
+    values: dict[str, Any] = {k: sa.bindparam(f"v_{k}", type_=JOBS.c[k].type) for k in keys}
+    values.update({k: JOBS.c[k] + 1 for k in bumped})
+    values.update({k: sa.null() for k in nulled})
+    statement = JOBS.update().where(*where).values(values)
+    return statement.returning(*JOBS.c) if returning else statement
 
 
 @dataclass(frozen=True)
@@ -89,11 +112,11 @@ class JobStore:
 
     def create(self, job: JobRecord, position: int | None = None) -> Event:
         """Insert a queued job and its ``queued`` event in one transaction; Conflict if the id exists."""
-        row = {k: v for k, v in job.__dict__.items()}
+        row = {k: v for k, v in job.__dict__.items() if v is not None}  # unset columns stay NULL
         row["status"] = str(job.status)
         try:
             with self.engine.begin() as conn:
-                conn.execute(JOBS.insert().values(**row))
+                conn.execute(INSERT_JOB, row)
                 hooked = job.webhook_url is not None
                 return self.log.write(conn, job.id, "queued", {"status": "queued"}, job.created_at, hooked)
         except IntegrityError:
@@ -106,7 +129,7 @@ class JobStore:
 
     def get(self, job_id: str) -> JobRecord | None:
         with self.engine.connect() as conn:
-            row = conn.execute(JOBS.select().where(JOBS.c.id == job_id)).first()
+            row = conn.execute(GET_JOB, {"job_id": job_id}).first()
         return JobRecord.from_row(row) if row else None
 
     def delete(self, job_id: str) -> bool:
@@ -134,17 +157,28 @@ class JobStore:
         a worker's own job, at ``attempt``), and ``event`` is written in the same transaction. None
         when the job was not there (another worker took it, it finished, it was canceled).
 
-        ``data`` may be a function of the job after the change (the row is read back for it)."""
-        where = [JOBS.c.id == job_id, JOBS.c.status == status]
+        ``data`` may be a function of the job after the change (the update returns the row for it).
+        A value may be :data:`PLUS_ONE`: the column's value plus one."""
+        shape: dict[str, list[str]] = {"plain": [], "bumped": [], "nulled": []}
+        for key, value in values.items():
+            kind = "bumped" if value is PLUS_ONE else "nulled" if value is None else "plain"
+            shape[kind].append(key)  # NOTE: None is SQL NULL (a JSON column would store 'null')
+        params = {f"v_{k}": values[k] for k in shape["plain"]}
+        params.update(w_id=job_id, w_status=status)
         if attempt is not None:
-            where.append(JOBS.c.attempt == attempt)
-        if conn.execute(JOBS.update().where(*where).values(**values)).rowcount != 1:
-            return None
+            params["w_attempt"] = attempt
+        statement = _update(*(tuple(sorted(shape[k])) for k in shape), attempt is not None, callable(data))
+        result = conn.execute(statement, params)
         record = None
         if callable(data):
-            record = JobRecord.from_row(conn.execute(JOBS.select().where(JOBS.c.id == job_id)).one())
+            row = result.first()
+            if row is None:
+                return None
+            record = JobRecord.from_row(row)
             data = data(record)
             hooked = record.webhook_url is not None if hooked is None else hooked
+        elif result.rowcount != 1:
+            return None
         written = self.log.write(conn, job_id, event, data or {}, at, hooked) if event else None
         return Moved(record, written)
 
@@ -153,7 +187,7 @@ class JobStore:
         now = self.clock.now()
         values = {
             "status": "running",
-            "attempt": JOBS.c.attempt + 1,
+            "attempt": PLUS_ONE,
             "worker": worker,
             "lease_until": now + lease_s,
             "started_at": now,
