@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,17 +100,29 @@ class Service(Watching):
         return self._submit(sub, job_id, idempotent=True)
 
     def _submit(
-        self, sub: Submission, job_id: str | None, idempotent: bool = False
+        self,
+        sub: Submission,
+        job_id: str | None,
+        idempotent: bool = False,
+        committed: Callable[[JobRecord], None] | None = None,
     ) -> tuple[JobRecord, bool]:
         try:
-            return self._submit_inner(sub, job_id, idempotent)
+            return self._submit_inner(sub, job_id, idempotent, committed)
         finally:
             for uploads in sub.files.values():  # whatever was not moved into the artifact store
                 for upload in uploads:
                     if not upload.stored:
                         upload.path.unlink(missing_ok=True)
 
-    def _submit_inner(self, sub: Submission, job_id: str | None, idempotent: bool) -> tuple[JobRecord, bool]:
+    def _submit_inner(
+        self,
+        sub: Submission,
+        job_id: str | None,
+        idempotent: bool,
+        committed: Callable[[JobRecord], None] | None,
+    ) -> tuple[JobRecord, bool]:
+        """``committed``: told of the job once it is committed; the caller waits for it, so the job
+        may run on this thread (a worker's slot is free) instead of being handed to a worker."""
         # 1. the id, and for PUT the job that may exist already
         if job_id is not None:
             check_job_id(job_id)
@@ -187,12 +200,16 @@ class Service(Watching):
             self.executor.remember(job_id, prepared)  # it runs here: the decoded inputs are reused
         else:
             self.artifacts.release_inputs(job_id)  # it runs elsewhere: local copies are not needed
-        if self.executor is not None:
-            self.executor.notify(job_id, record)
         log.info(
             "job queued",
             extra={"job_id": job_id, "task": record.task, "backend": record.backend, "status": "queued"},
         )
+        if committed is not None:
+            committed(record)
+            if self.executor is not None and self.executor.run_here(job_id):
+                return record, True
+        if self.executor is not None:
+            self.executor.notify(job_id, record)
         return record, True
 
     def _same_or_conflict(self, existing: JobRecord, fingerprint: str | None, owner: str | None) -> JobRecord:

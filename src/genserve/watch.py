@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import queue
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from genserve.caller import Caller
 from genserve.config import Settings
@@ -55,6 +55,14 @@ class Watching:
         def get(self, job_id: str, caller: Caller) -> JobRecord: ...
 
         def submit(self, sub: Submission, job_id: str | None = None) -> JobRecord: ...
+
+        def _submit(
+            self,
+            sub: Submission,
+            job_id: str | None,
+            idempotent: bool = False,
+            committed: Callable[[JobRecord], None] | None = None,
+        ) -> tuple[JobRecord, bool]: ...
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -114,11 +122,24 @@ class Watching:
 
     async def submit_wait(self, sub: Submission, timeout: float, caller: Caller) -> JobRecord:
         """Submit, then wait up to ``timeout`` seconds for the job to finish; returns its record.
-        The wait listens from before the job exists, so no read is needed to catch a quick finish."""
+
+        The wait listens from before the job exists, so no read is needed to catch a quick finish.
+        The submitting thread runs the job itself when a local worker's slot is free (no hand-off
+        to a worker thread); the answer still comes from the job's events, so a wait that runs out
+        answers while the job goes on."""
         deadline = time.monotonic() + timeout
         job_id = new_job_id()
+        loop = asyncio.get_running_loop()
+        committed: asyncio.Future[JobRecord] = loop.create_future()
+
+        def on_committed(record: JobRecord) -> None:  # on the submitting thread
+            loop.call_soon_threadsafe(_settle, committed, record)
+
         with self.bus.subscribe_async(job_id) as events:
-            record = await asyncio.to_thread(self.submit, sub, job_id)
+            thread = asyncio.ensure_future(asyncio.to_thread(self._submit, sub, job_id, False, on_committed))
+            thread.add_done_callback(_retrieved)
+            await asyncio.wait((committed, thread), return_when=asyncio.FIRST_COMPLETED)
+            record = committed.result() if committed.done() else thread.result()[0]
             return await self._until_finished(record, events, deadline, caller)
 
     async def _until_finished(
@@ -190,3 +211,14 @@ class Watching:
                     await asyncio.wait_for(live.get(), timeout=poll_s)
                 except TimeoutError:
                     yield None
+
+
+def _settle(future: asyncio.Future[JobRecord], record: JobRecord) -> None:
+    if not future.done():
+        future.set_result(record)
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """A submit that failed before its commit is raised to its waiter; after it, run_here has logged it."""
+    if not task.cancelled():
+        task.exception()

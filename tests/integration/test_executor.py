@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +18,11 @@ from genserve.backends.base import Backend
 from genserve.caller import SYSTEM
 from genserve.config import Settings
 from genserve.errors import Conflict
-from genserve.jobs import executor as executor_module
+from genserve.jobs import prepared as prepared_module
 from genserve.jobs.artifacts import artifact_store
 from genserve.jobs.events import EventBus
-from genserve.jobs.executor import LocalExecutor, decoded_bytes
+from genserve.jobs.executor import LocalExecutor
+from genserve.jobs.prepared import PreparedJobs, decoded_bytes
 from genserve.jobs.request import PreparedJob
 from genserve.jobs.store import JobRecord, JobStore
 from genserve.media.audio import AudioClip
@@ -182,20 +185,50 @@ def test_a_job_it_is_told_of_is_claimed_by_its_id_and_one_step_jobs_write_no_pro
         svc.stop()
 
 
-def test_decoded_inputs_kept_for_the_run_are_bounded_in_bytes(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_decoded_inputs_kept_for_the_run_are_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     image = Image.new("RGB", (10, 10))
     clip = AudioClip(samples=np.zeros(100, dtype=np.float32), sample_rate=16000, path=Path("a.wav"))
     inputs = TalkingHeadInputs(image=image, audio=clip)
     assert decoded_bytes(inputs) == 10 * 10 * 3 + 100 * 4
-    monkeypatch.setattr(executor_module, "PREPARED_BYTES", 2 * 700 + 100)
-    executor = LocalExecutor(settings, JobStore.from_settings(settings), artifact_store(settings), EventBus())
+    monkeypatch.setattr(prepared_module, "PREPARED_BYTES", 2 * 700 + 100)
+    kept = PreparedJobs()
     spec = TASKS["talking-head"]
     params = spec.params_model.model_construct()
     prepared = [PreparedJob(spec, Backend, params, inputs, []) for _ in range(3)]  # type: ignore[type-abstract]
     for i, job in enumerate(prepared):
-        executor.remember(f"job-{i}", job)
-    assert executor._take_prepared("job-0") is None  # the oldest made room
-    assert executor._take_prepared("job-2") is prepared[2] and executor._take_prepared("job-1") is prepared[1]
-    assert executor._prepared_bytes == 0
+        kept.keep(f"job-{i}", job)
+    assert kept.take("job-0") is None  # the oldest made room
+    assert kept.take("job-2") is prepared[2] and kept.take("job-1") is prepared[1]
+    assert kept.bytes == 0
+
+
+def test_a_waiting_submit_runs_its_job_on_its_own_thread_while_a_worker_is_free(
+    service: Service, sample_image: Path, tmp_path: Path
+) -> None:
+    executor = service.executor
+    assert isinstance(executor, LocalExecutor)
+    told: list[str] = []
+    notify = executor.notify
+    executor.notify = lambda job_id, record=None: (told.append(job_id), notify(job_id, record))  # type: ignore[method-assign]
+    ran_on: list[str] = []
+    execute = executor._execute
+    executor._execute = lambda *a, **kw: (ran_on.append(threading.current_thread().name), execute(*a, **kw))  # type: ignore[method-assign]
+
+    async def scenario() -> tuple[JobRecord, JobRecord, JobRecord, float]:
+        free = await service.submit_wait(_sub(sample_image, tmp_path, "noop", prompt="free"), 20, SYSTEM)
+        # the one worker's slot is taken by a long job: the next waiting submit hands its job over
+        long = asyncio.ensure_future(
+            service.submit_wait(_sub(sample_image, tmp_path, "slow", steps=15, prompt="long"), 0.5, SYSTEM)
+        )
+        t0 = time.monotonic()
+        unfinished = await long  # the wait ran out: answered while the job goes on
+        waited = time.monotonic() - t0
+        queued = await service.submit_wait(_sub(sample_image, tmp_path, "noop", prompt="after"), 20, SYSTEM)
+        return free, unfinished, queued, waited
+
+    free, unfinished, queued, waited = asyncio.run(scenario())
+    assert free.status == JobStatus.succeeded and free.id not in told  # ran here, no worker told
+    assert not unfinished.status.is_terminal() and waited < 1.5
+    assert queued.status == JobStatus.succeeded and queued.id in told  # waited for the worker
+    assert service.wait(unfinished.id, 20, SYSTEM).status == JobStatus.succeeded
+    assert ran_on[0] != ran_on[-1] and ran_on[-1].startswith("genserve-worker")

@@ -4,6 +4,7 @@ history is intact, every job reaches a terminal state, the interrupted one is re
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -67,5 +68,56 @@ def test_kill_9_then_restart(tmp_path: Path, sample_image: Path, requeue: bool) 
         assert runs.count("interrupted") == (2 if requeue else 1)  # started again only when requeued
         page = httpx.get(f"{second.url}/v1/jobs").json()["jobs"]
         assert len(page) == 3  # history intact, nothing lost
+    finally:
+        second.stop()
+
+
+def test_kill_9_while_a_waiting_request_runs_its_job_on_its_own_thread(
+    tmp_path: Path, sample_image: Path
+) -> None:
+    """``Prefer: wait`` with a free worker runs the job on the request's thread: it is committed and
+    claimed like any other, so a kill -9 mid-run leaves it to be requeued and finished after a restart."""
+    env = {"GENSERVE_REQUEUE_INTERRUPTED": "true", "GENSERVE_WORKERS": "1"}
+    first = LiveServer(tmp_path, **env).start()
+    answers: list[httpx.Response | Exception] = []
+
+    def wait_for_it() -> None:
+        data = {"task": "image-to-video", "backend": "slow", "prompt": "waited", "steps": "40"}
+        try:
+            answers.append(
+                httpx.post(
+                    f"{first.url}/v1/jobs",
+                    data=data,
+                    files={"image": sample_image.open("rb")},
+                    headers={"Prefer": "wait=60"},
+                    timeout=60,
+                )
+            )
+        except httpx.HTTPError as exc:  # the server is killed under it
+            answers.append(exc)
+
+    waiter = threading.Thread(target=wait_for_it)
+    try:
+        waiter.start()
+        deadline = time.monotonic() + 20
+        running: list[dict] = []  # type: ignore[type-arg]
+        while time.monotonic() < deadline and not running:
+            jobs = httpx.get(f"{first.url}/v1/jobs", timeout=10).json()["jobs"]
+            running = [
+                j for j in jobs if j["status"] == "running" and (j["progress"] or {}).get("step", 0) >= 2
+            ]
+            time.sleep(0.05)
+        assert running, "the waited job never ran"
+    finally:
+        first.kill9()
+        waiter.join(10)
+    assert answers and isinstance(answers[0], Exception)  # no answer came: the server died mid-run
+    second = LiveServer(tmp_path, **env).start()
+    try:
+        done = _wait_terminal(second.url, running[0]["id"])
+        assert done["status"] == "succeeded" and done["attempt"] == 2
+        events = [h["event"] for h in done["history"]]
+        assert events == ["queued", "started", "requeued", "queued", "started", "completed"]
+        assert svc_backends.runs(tmp_path / "data").count("waited") == 2
     finally:
         second.stop()

@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ import psutil
 from genserve.config import Settings
 from genserve.jobs.artifacts import ArtifactStore
 from genserve.jobs.events import EventBus
+from genserve.jobs.prepared import PreparedJobs
 from genserve.jobs.request import JobRequest, PreparedJob
 from genserve.jobs.runner import BackendCache, run_job
 from genserve.jobs.store import JobRecord, JobStore
@@ -39,8 +40,6 @@ from genserve.tasks.base import JobStatus
 log = logging.getLogger("genserve.executor")
 
 PROGRESS_INTERVAL_S = 0.25  # NOTE: progress events are written at most 4 times a second per job
-PREPARED_KEPT = 256  # jobs whose decoded inputs are kept for their run ...
-PREPARED_BYTES = 512 * 2**20  # ... and the most decoded media they may hold together
 _LIVE: set[str] = set()  # executors started in this process and not stopped
 
 
@@ -97,6 +96,10 @@ class Executor(ABC):
 
     def remember(self, job_id: str, prepared: PreparedJob) -> None:  # noqa: B027 - optional hook
         """The job as validated at submit; an in-process executor may reuse it (no second decode)."""
+
+    def run_here(self, job_id: str) -> bool:
+        """Run a queued job on the calling thread, if this executor can now; else False (notify it)."""
+        return False
 
 
 def heartbeat_interval(settings: Settings) -> float:
@@ -242,11 +245,12 @@ class LocalExecutor(Executor):
         self._running: dict[str, JobRecord] = {}
         self._canceled: set[str] = set()
         self._lock = threading.Lock()
-        # NOTE: a few jobs as validated at submit (decoded media), so a job that starts soon is not
-        # decoded twice; bounded, since a long queue would otherwise hold every decoded image
-        self._prepared: OrderedDict[str, tuple[PreparedJob, int]] = OrderedDict()
-        self._prepared_bytes = 0
+        self.prepared = PreparedJobs()  # jobs as validated at submit: not decoded twice
         self.devices = self._devices()
+        # NOTE: a job runs only with one of the workers' slots; a waiting request may take a free
+        # one and run its job on its own thread (run_here), on the CPU
+        self._slots = threading.Semaphore(len(self.devices))
+        self._runs_here = all(device is None for device in self.devices)
 
     def _devices(self) -> list[str | None]:
         """One worker per GPU when CUDA is in use; else ``settings.workers`` on the CPU."""
@@ -284,12 +288,18 @@ class LocalExecutor(Executor):
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        self._drain(deadline)  # jobs run by waiting requests (run_here)
         with self._lock:
             self._canceled.update(self._running)
         for thread in self._threads:
             thread.join(2.0)
+        self._drain(time.monotonic() + 2.0)
         self._threads.clear()
         self.cache.clear()
+
+    def _drain(self, deadline: float) -> None:
+        while self._running and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def notify(self, job_id: str, record: JobRecord | None = None) -> None:
         with self._wake:
@@ -297,22 +307,21 @@ class LocalExecutor(Executor):
             self._wake.notify()
 
     def remember(self, job_id: str, prepared: PreparedJob) -> None:
-        size = decoded_bytes(prepared.inputs)
-        with self._lock:
-            self._prepared[job_id] = (prepared, size)
-            self._prepared_bytes += size
-            while self._prepared and (
-                len(self._prepared) > PREPARED_KEPT or self._prepared_bytes > PREPARED_BYTES
-            ):
-                self._prepared_bytes -= self._prepared.popitem(last=False)[1][1]
+        self.prepared.keep(job_id, prepared)
 
-    def _take_prepared(self, job_id: str) -> PreparedJob | None:
-        with self._lock:
-            kept = self._prepared.pop(job_id, None)
-            if kept is None:
-                return None
-            self._prepared_bytes -= kept[1]
-            return kept[0]
+    def run_here(self, job_id: str) -> bool:
+        """Run a job just committed as queued on the calling thread, when a worker's slot is free
+        (no hand-off to a worker thread); False when none is free, the job was not there to claim,
+        or the executor is stopping (then it waits for a worker: notify it)."""
+        if not self._runs_here or self._stop.is_set() or not self._slots.acquire(blocking=False):
+            return False
+        try:
+            claimed = self._claim(job_id)
+            if claimed is not None:
+                self._execute(*claimed, device=None)
+            return claimed is not None
+        finally:
+            self._slots.release()
 
     def cancel(self, job_id: str) -> None:
         with self._lock:
@@ -370,34 +379,46 @@ class LocalExecutor(Executor):
                 break
             # NOTE: the one job told of while nothing else waits is claimed by its id (no scan);
             # several at once, or a backlog, go by the store's order (priority, then FIFO)
-            claimed = self._claim(told[0]) if len(told) == 1 and not scan else None
-            if claimed is None and (told or scan):
-                claimed = self._claim_next()
-                scan = claimed is not None  # there may be more
-            if claimed is None:
+            if not (told or scan) or not self._take_slot():
                 continue
-            record, event = claimed
-            self.bus.publish(event)
-            prepared = self._take_prepared(record.id)
             try:
-                execute_job(
-                    record,
-                    settings=self.settings,
-                    store=self.store,
-                    artifacts=self.artifacts,
-                    bus=self.bus,
-                    cache=self.cache,
-                    is_canceled=lambda jid=record.id: jid in self._canceled,
-                    device=device,
-                    prepared=prepared if record.attempt == 1 else None,
-                )
-            except Exception:  # the store or the artifact store failed: the lease lapses, it is recovered
-                log.exception("job %s: could not be executed", record.id)
+                claimed = self._claim(told[0]) if len(told) == 1 and not scan else None
+                if claimed is None:
+                    claimed = self._claim_next()
+                    scan = claimed is not None  # there may be more
+                if claimed is not None:
+                    self._execute(*claimed, device=device)
             finally:
-                with self._lock:
-                    self._running.pop(record.id, None)
-                    self._canceled.discard(record.id)
-                self.artifacts.release_inputs(record.id)
+                self._slots.release()
+
+    def _take_slot(self) -> bool:
+        while not self._stop.is_set():
+            if self._slots.acquire(timeout=self.poll_s):
+                return True
+        return False
+
+    def _execute(self, record: JobRecord, event: Any, device: str | None) -> None:
+        self.bus.publish(event)
+        prepared = self.prepared.take(record.id)
+        try:
+            execute_job(
+                record,
+                settings=self.settings,
+                store=self.store,
+                artifacts=self.artifacts,
+                bus=self.bus,
+                cache=self.cache,
+                is_canceled=lambda jid=record.id: jid in self._canceled,
+                device=device,
+                prepared=prepared if record.attempt == 1 else None,
+            )
+        except Exception:  # the store or the artifact store failed: the lease lapses, it is recovered
+            log.exception("job %s: could not be executed", record.id)
+        finally:
+            with self._lock:
+                self._running.pop(record.id, None)
+                self._canceled.discard(record.id)
+            self.artifacts.release_inputs(record.id)
 
     def _claim_next(self) -> tuple[JobRecord, Any] | None:
         for job_id in self.store.next_queued():
@@ -427,19 +448,6 @@ class LocalExecutor(Executor):
                 self.recover()
             except Exception:
                 log.exception("lease keeper: store unreachable; retrying")
-
-
-def decoded_bytes(inputs: Any) -> int:
-    """About how much memory a job's decoded media take (images, audio samples)."""
-    total = 0
-    for value in vars(inputs).values():
-        for item in value if isinstance(value, list) else [value]:
-            media: Any = getattr(item, "samples", item)  # an AudioClip: its samples
-            if hasattr(media, "nbytes"):
-                total += int(media.nbytes)
-            elif hasattr(media, "getbands"):  # a PIL image
-                total += media.width * media.height * len(media.getbands())
-    return total
 
 
 def make_executor(settings: Settings, store: JobStore, artifacts: ArtifactStore, bus: EventBus) -> Executor:
