@@ -11,7 +11,7 @@ import typer
 
 from genserve import __version__
 from genserve.commands import console
-from genserve.commands.job_options import AudioOpt, ImageOpt, PromptOpt, SetOpt, TaskArg, job_params
+from genserve.commands.job_options import PromptOpt, SetOpt, TaskCommand, job_params
 from genserve.config import get_settings
 from genserve.errors import GenserveError, exit_code_of
 
@@ -31,14 +31,13 @@ def _root(
         typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
     ] = False,
 ) -> None:
-    """AI media models as headless services: image-to-video, talking-head, recognize."""
+    """AI media models as headless services, one job contract for every task (`genserve backends`
+    lists them)."""
 
 
-@app.command()
 def run(
-    task: TaskArg,
-    image: ImageOpt = None,
-    audio: AudioOpt = None,
+    task: str,
+    inputs: dict[str, list[Path]],
     prompt: PromptOpt = None,
     set_: SetOpt = None,
     backend: Annotated[str | None, typer.Option(help="Backend; default: the task's first available")] = None,
@@ -56,12 +55,8 @@ def run(
     if out is not None:
         settings = settings.model_copy(update={"output_dir": out})
     params = job_params(prompt, set_)
-    inputs: dict[str, Path | list[Path]] = {}
-    if image:
-        inputs["image"] = list(image) if len(image) > 1 else image[0]
-    if audio is not None:
-        inputs["audio"] = audio
-    request = JobRequest(task=task, inputs=inputs, params=params, backend=backend, model=model, device=device)
+    files: dict[str, Path | list[Path]] = {k: v if len(v) > 1 else v[0] for k, v in inputs.items()}
+    request = JobRequest(task=task, inputs=files, params=params, backend=backend, model=model, device=device)
     with console.ProgressBar(quiet) as on_progress:
         result = run_job(request, settings=settings, on_progress=on_progress)
     typer.echo(result.model_dump_json(indent=2))
@@ -70,6 +65,9 @@ def run(
         raise typer.Exit(exit_code_of(result.error))
     for warning in result.warnings:
         console.warning(warning)
+
+
+app.command("run")(TaskCommand(run))
 
 
 @app.command()

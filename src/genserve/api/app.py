@@ -20,6 +20,7 @@ from genserve.api.metrics import HttpMetricsMiddleware, Metrics
 from genserve.config import Settings, get_settings
 from genserve.errors import GenserveError, InvalidInput, MethodNotAllowed, NotFound
 from genserve.service import Service
+from genserve.tasks import TASKS
 
 log = logging.getLogger("genserve.api")
 
@@ -60,7 +61,10 @@ def create_app(
 ) -> FastAPI:
     """The app. With ``webui`` the Gradio UI (``genserve.webui``) is mounted when installed;
     without ``jobs_api`` it is a worker: it runs queued jobs and answers only health and metrics."""
+    from genserve.backends.registry import import_plugins
+
     settings = settings or get_settings()
+    import_plugins(settings)  # before the routes: each task's route and form come from its spec
     service = service or Service(settings)
 
     @asynccontextmanager
@@ -76,7 +80,7 @@ def create_app(
     app = FastAPI(
         title="genserve",
         version=__version__,
-        description="AI media models as headless services: image-to-video, talking-head, recognize.",
+        description="AI media models as headless services: " + ", ".join(TASKS) + ".",
         lifespan=lifespan,
         docs_url=None,  # /docs and /redoc: genserve.api.docs, from packaged files (no CDN)
         redoc_url=None,
@@ -117,10 +121,11 @@ def create_app(
     from genserve.api.compat import router as compat_router
     from genserve.api.docs import add_docs
     from genserve.api.login import add_login_routes
-    from genserve.api.routes import health_router, router
+    from genserve.api.routes import health_router, router, task_router
 
     app.include_router(health_router)
     if jobs_api:
+        app.include_router(task_router())
         app.include_router(router)
         app.include_router(compat_router)
         add_docs(app)

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from genserve.errors import InvalidInput, MediaError, MediaTooLarge
+from genserve.media.inputs import EXAMPLE_SUFFIX
 from genserve.names import check_field_name, check_text, client_filename
 from genserve.service import Submission, Upload, spool_upload
 from genserve.tasks import TASKS
@@ -31,11 +32,27 @@ JOB_FIELDS = (
     "pool",
 )
 MAX_FILES = 64
-MEDIA_NAMES = frozenset(media.name for spec in TASKS.values() for media in spec.inputs)
 MAX_FIELDS = 256
 MAX_PARAMS_BYTES = 64 * 1024
 MAX_PARAMS_DEPTH = 32
 MAX_FIELD_CHARS = 8000
+
+
+def media_names() -> frozenset[str]:
+    """Every input name of the registered tasks: a field by such a name must be a file."""
+    return frozenset(media.name for spec in TASKS.values() for media in spec.inputs)
+
+
+def form_example() -> str:
+    """A curl form for the first registered task, e.g. ``-F task=recognize -F image=@image.png``."""
+    spec = next(iter(TASKS.values()))
+    files = " ".join(f"-F {m.name}=@{m.name}{EXAMPLE_SUFFIX[m.kind]}" for m in spec.inputs if m.required)
+    return f"-F task={spec.name} {files}".rstrip()
+
+
+def task_fix() -> str:
+    names = list(TASKS)
+    return f"add -F task={names[0]} (the tasks: {', '.join(names)}; GET /v1/backends describes them)"
 
 
 async def read_form(request: Request) -> FormData:
@@ -45,7 +62,7 @@ async def read_form(request: Request) -> FormData:
             "must be multipart/form-data",
             argument="Content-Type",
             value=content_type or None,
-            fix="send a multipart form, e.g. curl -F image=@photo.jpg -F task=image-to-video",
+            fix=f"send a multipart form, e.g. curl {form_example()} URL",
         )
     try:
         return await request.form(max_files=MAX_FILES, max_fields=MAX_FIELDS)
@@ -54,7 +71,7 @@ async def read_form(request: Request) -> FormData:
         if detail.lower().startswith("too many"):
             fix = f"send at most {MAX_FILES} files and {MAX_FIELDS} fields in one request; split a batch"
         else:
-            fix = "send a well-formed multipart body, e.g. curl -F task=recognize -F image=@page.png URL"
+            fix = f"send a well-formed multipart body, e.g. curl {form_example()} URL"
         raise InvalidInput(f"is refused: {detail}", argument="form", fix=fix) from None
 
 
@@ -110,6 +127,7 @@ async def submission_from_form(
     params: dict[str, Any] = {}
     files: dict[str, list[Upload]] = {}
     seen: set[str] = set()
+    media = media_names()
     try:
         for name, value in form.multi_items():
             check_field_name(name)  # before anything is written under it
@@ -117,7 +135,7 @@ async def submission_from_form(
                 filename = client_filename(value.filename, name)
                 files.setdefault(name, []).append(spool_upload(value.file, filename))
                 continue
-            if name in MEDIA_NAMES:
+            if name in media:
                 raise MediaError(
                     "must be a file part (with a filename), not a text field",
                     argument=name,
@@ -139,9 +157,7 @@ async def submission_from_form(
             params = {**parse_params(fields["params"]), **params}
         task = task or fields.get("task")
         if not task:
-            raise InvalidInput(
-                "is required", argument="task", fix="add -F task=image-to-video (or talking-head, recognize)"
-            )
+            raise InvalidInput("is required", argument="task", fix=task_fix())
         try:
             priority = int(fields.get("priority") or 0)
         except ValueError:

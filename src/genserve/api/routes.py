@@ -27,7 +27,7 @@ from genserve.errors import RangeNotSatisfiable, error_class
 from genserve.jobs.listing import CURSOR_RE
 from genserve.jobs.record import JobRecord
 from genserve.service import Service
-from genserve.tasks import TASKS
+from genserve.tasks import TASKS, describe_task
 from genserve.watch import FOLLOW_POLL_S
 
 router = APIRouter()
@@ -90,13 +90,6 @@ def _answer_waited(
     return JSONResponse(job_view_of(request, record), created_status, headers)
 
 
-@router.post(
-    "/v1/jobs",
-    status_code=202,
-    openapi_extra=job_form(),
-    tags=["jobs"],
-    responses={200: {"description": "Done within `Prefer: wait=N`"}, **errors(*SUBMIT_ERRORS)},
-)
 async def create_job(request: Request) -> JSONResponse:
     """Queue a job (multipart: task, backend, params, files). `Prefer: wait=N` waits up to N s for it."""
     svc = service_of(request)
@@ -109,13 +102,6 @@ async def create_job(request: Request) -> JSONResponse:
     return _answer_waited(request, svc, record, None, 202)
 
 
-@router.put(
-    "/v1/jobs/{job_id}",
-    status_code=201,
-    openapi_extra=job_form(),
-    tags=["jobs"],
-    responses={200: {"description": "The same request again: that job"}, **errors(*SUBMIT_ERRORS, 409)},
-)
 async def put_job(job_id: JobId, request: Request) -> JSONResponse:
     """Create a job under a client-chosen id, idempotently: a retry returns the same job (200)."""
     svc = service_of(request)
@@ -281,10 +267,7 @@ def list_backends(request: Request) -> dict[str, Any]:
     rows = describe_backends(svc.settings)
     for row in rows:
         row["loaded"] = row["backend"] in loaded
-    tasks = {
-        name: {"title": spec.title, "description": spec.description, "inputs": [m.name for m in spec.inputs]}
-        for name, spec in TASKS.items()
-    }
+    tasks = {name: describe_task(spec) for name, spec in TASKS.items()}
     from genserve import plugins
 
     return {"tasks": tasks, "backends": rows, "broken": [vars(b) for b in plugins.broken()]}
@@ -304,24 +287,49 @@ async def run_task(request: Request, task: str) -> JSONResponse:
     return JSONResponse(result, status)
 
 
-def _task_route(task: str) -> None:
+def task_router() -> APIRouter:
+    """The routes derived from the registered tasks, built when the app is (after GENSERVE_PLUGINS is
+    imported): POST and PUT /v1/jobs with every task's form, and POST /v1/<task> for each task."""
+    tasks = APIRouter()
+    tasks.add_api_route(
+        "/v1/jobs",
+        create_job,
+        methods=["POST"],
+        status_code=202,
+        openapi_extra=job_form(),
+        tags=["jobs"],
+        responses={200: {"description": "Done within `Prefer: wait=N`"}, **errors(*SUBMIT_ERRORS)},
+    )
+    tasks.add_api_route(
+        "/v1/jobs/{job_id}",
+        put_job,
+        methods=["PUT"],
+        status_code=201,
+        openapi_extra=job_form(),
+        tags=["jobs"],
+        responses={200: {"description": "The same request again: that job"}, **errors(*SUBMIT_ERRORS, 409)},
+    )
+    for name, spec in TASKS.items():
+        tasks.add_api_route(
+            f"/v1/{name}",
+            _run_endpoint(name),
+            methods=["POST"],
+            summary=f"{spec.title}",
+            description=f"{spec.description}\n\nRun one {name} job and answer with its full result "
+            "(synchronous).",
+            openapi_extra=task_form(name),
+            tags=["tasks"],
+            responses={202: {"description": "Still running: follow links.self"}, **errors(*RUN_ERRORS)},
+        )
+    return tasks
+
+
+def _run_endpoint(task: str) -> Any:
     async def endpoint(request: Request) -> JSONResponse:
         return await run_task(request, task)
 
     endpoint.__name__ = f"run_{task.replace('-', '_')}"
-    endpoint.__doc__ = f"Run one {task} job and answer with its full result (synchronous)."
-    router.add_api_route(
-        f"/v1/{task}",
-        endpoint,
-        methods=["POST"],
-        openapi_extra=task_form(task),
-        tags=["tasks"],
-        responses={202: {"description": "Still running: follow links.self"}, **errors(*RUN_ERRORS)},
-    )
-
-
-for _task in TASKS:
-    _task_route(_task)
+    return endpoint
 
 
 @health_router.get("/healthz")

@@ -80,8 +80,16 @@ def _card(state: RowState, out_dir: Path, thumbs: Path) -> str:
         if strip:  # the strip opens the video
             img = f'<img src="{THUMBS}/{e(row.id)}.jpg" alt="frames of {e(row.id)}" loading="lazy">'
             parts.append(f'<a href="{e(video["path"])}" title="play {e(video["name"])}">{img}</a>')
-    elif row.inputs.get("image") and _image_thumb(row.inputs["image"][0], thumbs / f"{row.id}.jpg"):
-        parts.append(f'<img src="{THUMBS}/{e(row.id)}.jpg" alt="input of {e(row.id)}" loading="lazy">')
+    else:
+        image = next((o for o in state.outputs if str(o.get("media_type") or "").startswith("image/")), None)
+        if image is not None and _image_thumb(out_dir / image["path"], thumbs / f"{row.id}.jpg"):
+            img = f'<img src="{THUMBS}/{e(row.id)}.jpg" alt="{e(image["name"])}" loading="lazy">'
+            parts.append(f'<a href="{e(image["path"])}" title="open {e(image["name"])}">{img}</a>')
+        else:
+            shown = _input_image(row.task, row.inputs)
+            if shown is not None and _image_thumb(shown, thumbs / f"{row.id}.jpg"):
+                img = f'<img src="{THUMBS}/{e(row.id)}.jpg" alt="input of {e(row.id)}" loading="lazy">'
+                parts.append(img)
     text = _recognized(result)
     if text:
         parts.append(f'<div class="text">{e(text)}</div>')
@@ -95,6 +103,15 @@ def _card(state: RowState, out_dir: Path, thumbs: Path) -> str:
         parts.append(f'<div class="meta">{links}</div>')
     parts.append("</div>")
     return "\n".join(parts)
+
+
+def _input_image(task: str, inputs: dict[str, list[Path]]) -> Path | None:
+    """The row's first image input (by its task's inputs), for the card's picture."""
+    from genserve.tasks import TASKS
+
+    spec = TASKS.get(task)
+    kinds = {m.name: m.kind for m in spec.inputs} if spec is not None else {}
+    return next((paths[0] for name, paths in inputs.items() if kinds.get(name) == "image" and paths), None)
 
 
 def _recognized(result: dict[str, Any]) -> str:

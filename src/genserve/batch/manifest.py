@@ -2,8 +2,8 @@
 
     {"id": "hero", "task": "image-to-video", "inputs": {"image": "hero.png"}, "params": {"prompt": "pan"}}
 
-    id,task,backend,image,prompt,num_frames          # CSV: an input per column (image, audio),
-    hero,image-to-video,camera,hero.png,slow pan,16       # any other column is a parameter
+    id,task,backend,image,prompt,num_frames          # CSV: a column per input the row's task
+    hero,image-to-video,camera,hero.png,slow pan,16       # takes; any other column is a parameter
 
     - id: hero                                        # YAML: a list of rows (or {rows: [...]})
       task: image-to-video
@@ -30,7 +30,6 @@ from genserve.errors import InvalidInput, NotFound
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".yaml": "yaml", ".yml": "yaml"}
 ROW_KEYS = ("id", "task", "backend", "inputs", "params", "prompt_template")
-CSV_INPUT_COLUMNS = ("image", "audio")  # every task's file inputs; other columns are parameters
 CSV_LIST_SEPARATOR = ";"  # several files for one input in one CSV cell: a.png;b.png
 MAX_MANIFEST_BYTES = 50 * 1024 * 1024
 
@@ -157,16 +156,26 @@ def _csv_rows(text: str, path: Path) -> list[RawRow]:
     return rows
 
 
+def _input_names(task: str) -> set[str]:
+    """The input names of ``task`` (of every registered task when it is not one): those columns are
+    files."""
+    from genserve.tasks import TASKS
+
+    specs = [TASKS[task]] if task in TASKS else list(TASKS.values())
+    return {media.name for spec in specs for media in spec.inputs}
+
+
 def _csv_row(cells: dict[str, str]) -> dict[str, Any]:
     """A CSV row in the common shape; an empty cell means "not given" (the default)."""
     data: dict[str, Any] = {"inputs": {}, "params": {}}
+    inputs = _input_names(cells.get("task", "").strip())
     for name, raw in cells.items():
         value = raw.strip()
         if value == "":
             continue
         if name in ("id", "task", "backend", "prompt_template"):
             data[name] = value
-        elif name in CSV_INPUT_COLUMNS:
+        elif name in inputs:
             parts = [p.strip() for p in value.split(CSV_LIST_SEPARATOR) if p.strip()]
             data["inputs"][name] = parts if len(parts) > 1 else parts[0]
         else:

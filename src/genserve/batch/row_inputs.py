@@ -47,7 +47,9 @@ def check_inputs(
     value: Any, spec: TaskSpec, base: Path, files: InputFiles, found: list[GenserveError]
 ) -> tuple[dict[str, list[Path]], dict[str, list[str]]]:
     declared = {m.name: m for m in spec.inputs}
-    example = ", ".join(f"{m.name}: {m.name}.{'png' if m.kind == 'image' else 'wav'}" for m in spec.inputs)
+    from genserve.media.inputs import EXAMPLE_SUFFIX
+
+    example = ", ".join(f"{m.name}: {m.name}{EXAMPLE_SUFFIX[m.kind]}" for m in spec.inputs)
     if value is None:
         value = {}
     if not isinstance(value, dict):

@@ -55,6 +55,7 @@ CLI_WORDS: tuple[tuple[str, str], ...] = (
         "`genserve jobs delete JOB_ID` removes a finished job",
     ),
     (r"Fix: send the (\w+) file", r"Fix: pass --\1 FILE"),
+    (r"^(\w+): is not an input of ", r"--\1: is not an input of "),
     (r"Fix: add -F task=", "Fix: pass the task, e.g. "),
 )
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from genserve.commands import console
-from genserve.commands.job_options import AudioOpt, ImageOpt, PromptOpt, SetOpt, TaskArg, job_params
+from genserve.commands.job_options import PromptOpt, SetOpt, TaskCommand, job_params
 from genserve.errors import GenserveError, InvalidInput, exit_code_of
 
 ServerOpt = Annotated[str | None, typer.Option("--server", help="Server URL (default GENSERVE_SERVER_URL)")]
@@ -70,9 +70,8 @@ class _Follow:
 
 
 def submit(
-    task: TaskArg,
-    image: ImageOpt = None,
-    audio: AudioOpt = None,
+    task: str,
+    inputs: dict[str, list[Path]],
     prompt: PromptOpt = None,
     set_: SetOpt = None,
     backend: Annotated[str | None, typer.Option(help="Backend (default: the server's choice)")] = None,
@@ -96,13 +95,9 @@ def submit(
     """Submit a job to a server; with --wait follow its progress, then print the job JSON."""
     try:
         params = job_params(prompt, set_)
-        files: dict[str, Any] = {}
-        if image:
-            files["image"] = list(image)
-        if audio is not None:
-            files["audio"] = audio
+        files: dict[str, Any] = dict(inputs)
         for name, value in files.items():
-            for path in value if isinstance(value, list) else [value]:
+            for path in value:
                 if not Path(path).is_file():
                     raise InvalidInput(
                         "file not found", argument=f"--{name}", value=str(path), fix="pass an existing file"
@@ -149,7 +144,7 @@ def list_jobs(
     status: Annotated[
         str | None, typer.Option(help="queued, running, succeeded, failed, canceled (comma-separated)")
     ] = None,
-    task: Annotated[str | None, typer.Option(help="image-to-video | talking-head | recognize")] = None,
+    task: Annotated[str | None, typer.Option(help="Only jobs of this task")] = None,
     backend: Annotated[str | None, typer.Option(help="Only jobs of this backend")] = None,
     git_commit: Annotated[str | None, typer.Option("--git-commit", help="A commit (or its prefix)")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500, help="At most this many jobs")] = 20,
@@ -245,5 +240,5 @@ def download(
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(submit)
+    app.command("submit")(TaskCommand(submit))
     app.add_typer(jobs_app, name="jobs")

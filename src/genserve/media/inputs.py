@@ -14,6 +14,7 @@ from genserve.media.audio import load_audio
 from genserve.media.image import _check_file, open_image
 
 MAX_TEXT_CHARS = 100_000
+EXAMPLE_SUFFIX = {"image": ".png", "audio": ".wav", "video": ".mp4", "text": ".txt"}  # for examples in fixes
 
 
 @dataclass(frozen=True)

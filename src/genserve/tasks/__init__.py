@@ -53,6 +53,25 @@ def unregister_task(name: str) -> None:
     TASKS.unregister(name)
 
 
+def describe_task(spec: TaskSpec) -> dict[str, Any]:
+    """What a client needs to call a task: its title, what it makes and the files it takes."""
+    return {
+        "title": spec.title,
+        "description": spec.description,
+        "output": spec.output,
+        "inputs": [
+            {
+                "name": m.name,
+                "kind": m.kind,
+                "required": m.required,
+                "multiple": m.multiple,
+                "description": m.description,
+            }
+            for m in spec.inputs
+        ],
+    }
+
+
 def get_task(name: str) -> TaskSpec:
     spec = TASKS.get(name)
     if spec is None:
@@ -77,6 +96,7 @@ __all__ = [
     "Suggestion",
     "TaskSpec",
     "Timings",
+    "describe_task",
     "get_task",
     "register_task",
     "unregister_task",

@@ -74,6 +74,7 @@ MediaKind = Literal["image", "audio", "video", "text"]
 OutputKind = Literal["video", "image", "audio", "json"]
 MEDIA_KINDS: tuple[str, ...] = ("image", "audio", "video", "text")
 OUTPUT_KINDS: tuple[str, ...] = ("video", "image", "audio", "json")
+RESERVED_TASK_NAMES = ("jobs", "backends")  # /v1/<name> routes of their own
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,8 @@ class TaskSpec:
             raise ValueError(
                 f"task name {self.name!r}: use lowercase letters, digits and '-' (it becomes /v1/<name>)"
             )
+        if self.name in RESERVED_TASK_NAMES:
+            raise ValueError(f"task name {self.name!r} is taken by the route /v1/{self.name}: choose another")
         if self.output not in OUTPUT_KINDS:
             raise ValueError(f"task {self.name!r}: output must be one of {OUTPUT_KINDS}, not {self.output!r}")
         names = [m.name for m in self.inputs]
