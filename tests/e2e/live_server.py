@@ -37,8 +37,9 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
 
 
 class LiveServer:
-    def __init__(self, tmp: Path, port: int | None = None, **env: str) -> None:
+    def __init__(self, tmp: Path, port: int | None = None, mode: str = "api", **env: str) -> None:
         self.port = port or free_port()
+        self.mode = mode
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = server_env(tmp, **env)
         self.log = tmp / f"server-{self.port}.log"
@@ -47,7 +48,7 @@ class LiveServer:
     def start(self, timeout: float = 60) -> LiveServer:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [str(GENSERVE), "serve", "--mode", "api", "--port", str(self.port)],
+                [str(GENSERVE), "serve", "--mode", self.mode, "--port", str(self.port)],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
