@@ -144,3 +144,27 @@ def test_rest_route_openapi_and_web_ui_tab(server: LiveServer, picture: Path) ->
         tabs = [c for c in _components(config) if c.get("type") == "tabitem"]
         labels = {c.get("props", {}).get("label") for c in tabs}
         assert "Mirror" in labels, labels
+
+
+def test_a_batch_of_the_task_shows_its_images(
+    plugin_env: dict[str, str], picture: Path, tmp_path: Path
+) -> None:
+    """A manifest row names the task and its input as a CSV column; the contact sheet shows the output."""
+    manifest = tmp_path / "rows.csv"
+    manifest.write_text(f"id,task,image,vertical\nflat,mirror,{picture},false\nflip,mirror,{picture},true\n")
+    done = subprocess.run(
+        [str(GENSERVE), "batch", str(manifest), "--local", "--progress", "none"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **plugin_env},
+        cwd=tmp_path,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    out = Path(json.loads(done.stdout)["out"])
+    index = (out / "index.html").read_text(encoding="utf-8")
+    for row in ("flat", "flip"):
+        assert f'<img src="_thumbs/{row}.jpg" alt="image.png"' in index
+        assert (out / "_thumbs" / f"{row}.jpg").is_file()
+    got = np.asarray(Image.open(out / "flat" / "image.png").convert("RGB"))
+    assert np.array_equal(got, mirrored(picture))

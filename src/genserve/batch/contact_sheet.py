@@ -1,7 +1,8 @@
 """index.html: the batch for review, one card per row in the manifest's order.
 
-A video (image-to-video, talking-head) shows a strip of frames that opens it; a recognize row
-shows its image with the text read from it and its labels; a failed row shows its error. Thumbnails
+A video shows a strip of frames that opens it, an image output its picture that opens it; any other
+row shows its first image input, with the text read from it and its labels (recognize); a failed
+row shows its error. Thumbnails
 go to ``_thumbs/`` (a row id never starts with '_'); every link is relative, so the folder can be
 archived and opened anywhere.
 """
