@@ -8,13 +8,13 @@ stored, so a bad request never becomes a queued job; the executor later runs it 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from genserve.backends.registry import import_plugins
 from genserve.caller import Caller
+from genserve.clock import SYSTEM_CLOCK, Clock
 from genserve.config import Settings, get_settings
 from genserve.errors import Conflict, GenserveError, InvalidInput, NotFound, RateLimited
 from genserve.jobs.artifacts import ArtifactStore, artifact_store
@@ -46,9 +46,12 @@ class Service(Watching):
         bus: EventBus | None = None,
         run_jobs: bool = True,
         webhooks: bool = True,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings or get_settings()
-        self.store = store or JobStore.from_settings(self.settings)
+        # one clock for leases, time limits, waits and ETAs: the given one, else the store's
+        self.clock = clock or (store.clock if store is not None else SYSTEM_CLOCK)
+        self.store = store or JobStore.from_settings(self.settings, self.clock)
         self.artifacts = artifacts or artifact_store(self.settings)
         self.bus = bus or EventBus()
         self.executor = executor
@@ -184,7 +187,7 @@ class Service(Watching):
             webhook_url=sub.webhook_url,
             webhook_events=sub.webhook_events,
             fingerprint=fingerprint,
-            created_at=time.time(),
+            created_at=self.clock.now(),
         )
         record.enqueued_at = record.created_at  # published right after the commit (a queue executor)
         try:

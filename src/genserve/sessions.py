@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 
 import sqlalchemy as sa
 
@@ -29,7 +28,7 @@ class SessionStore:
     def create(self, key_hash: str, ttl_s: float) -> str:
         """A new session for the key; returns the token (shown once, to the browser)."""
         token = secrets.token_urlsafe(32)
-        now = time.time()
+        now = self.store.clock.now()
         with self.store.engine.begin() as conn:
             conn.execute(SESSIONS.delete().where(SESSIONS.c.expires_at < now))
             conn.execute(
@@ -44,7 +43,7 @@ class SessionStore:
         if not token or len(token) > 128:
             return None
         query = sa.select(SESSIONS.c.key_hash).where(
-            SESSIONS.c.id == _digest(token), SESSIONS.c.expires_at >= time.time()
+            SESSIONS.c.id == _digest(token), SESSIONS.c.expires_at >= self.store.clock.now()
         )
         with self.store.engine.connect() as conn:
             found = conn.execute(query).scalar_one_or_none()

@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import queue
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from genserve.caller import Caller
+from genserve.clock import Clock
 from genserve.config import Settings
 from genserve.errors import NotFound
 from genserve.jobs.events import STATUS_EVENTS, Event, EventBus
@@ -47,6 +47,7 @@ class Watching:
 
     settings: Settings
     store: JobStore
+    clock: Clock  # waits and watches end on it
     bus: EventBus
     executor: Executor | None
 
@@ -103,10 +104,10 @@ class Watching:
 
     def wait(self, job_id: str, timeout: float, caller: Caller) -> JobRecord:
         """Block until the job is finished or ``timeout`` seconds passed; returns its record."""
-        deadline = time.monotonic() + timeout
+        deadline = self.clock.monotonic() + timeout
         with self.bus.subscribe(job_id) as events:
             record = self.get(job_id, caller)
-            while not record.status.is_terminal() and (left := deadline - time.monotonic()) > 0:
+            while not record.status.is_terminal() and (left := deadline - self.clock.monotonic()) > 0:
                 try:
                     if events.get(timeout=min(left, 1.0)).type != "completed":
                         continue
@@ -116,7 +117,7 @@ class Watching:
             return record
 
     async def wait_async(self, job_id: str, timeout: float, caller: Caller) -> JobRecord:
-        deadline = time.monotonic() + timeout
+        deadline = self.clock.monotonic() + timeout
         with self.bus.subscribe_async(job_id) as events:
             return await self._until_finished(self.get(job_id, caller), events, deadline, caller)
 
@@ -127,7 +128,7 @@ class Watching:
         The submitting thread runs the job itself when a local worker's slot is free (no hand-off
         to a worker thread); the answer still comes from the job's events, so a wait that runs out
         answers while the job goes on."""
-        deadline = time.monotonic() + timeout
+        deadline = self.clock.monotonic() + timeout
         job_id = new_job_id()
         loop = asyncio.get_running_loop()
         committed: asyncio.Future[JobRecord] = loop.create_future()
@@ -145,7 +146,7 @@ class Watching:
     async def _until_finished(
         self, record: JobRecord, events: asyncio.Queue[Event], deadline: float, caller: Caller
     ) -> JobRecord:
-        while not record.status.is_terminal() and (left := deadline - time.monotonic()) > 0:
+        while not record.status.is_terminal() and (left := deadline - self.clock.monotonic()) > 0:
             try:
                 if (await asyncio.wait_for(events.get(), timeout=min(left, 1.0))).type != "completed":
                     continue
@@ -164,13 +165,13 @@ class Watching:
         """The job's state each time its status, progress step or queue position changes, until it
         has finished or ``timeout`` (default: the job's time limit) passed; the last one yielded is
         the job as it stands then."""
-        deadline = time.monotonic() + (self.job_time_limit if timeout is None else timeout)
+        deadline = self.clock.monotonic() + (self.job_time_limit if timeout is None else timeout)
         last: tuple[object, ...] | None = None
         with self.bus.subscribe(job_id) as events:
             while True:
                 state = self.state(self.get(job_id, caller))
                 record = state.record
-                if record.status.is_terminal() or time.monotonic() > deadline:
+                if record.status.is_terminal() or self.clock.monotonic() > deadline:
                     yield state
                     return
                 shown = (record.status, record.progress_step, record.progress_total, state.queue_position)

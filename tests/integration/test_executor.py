@@ -16,6 +16,7 @@ from PIL import Image
 
 from genserve.backends.base import Backend
 from genserve.caller import SYSTEM
+from genserve.clock import ManualClock
 from genserve.config import Settings
 from genserve.errors import Conflict
 from genserve.jobs import prepared as prepared_module
@@ -118,22 +119,68 @@ def test_restart_requeues_or_fails_interrupted_jobs(
         second.stop()
 
 
+def _finished(service: Service, job_id: str, within_s: float = 20.0) -> JobRecord:
+    """The job once it is finished, waiting at most ``within_s`` real seconds (a ManualClock never
+    ends ``Service.wait`` by itself)."""
+    deadline = time.monotonic() + within_s
+    record = service.get(job_id, SYSTEM)
+    while not record.status.is_terminal() and time.monotonic() < deadline:
+        time.sleep(0.02)
+        record = service.get(job_id, SYSTEM)
+    return record
+
+
 def test_expired_lease_of_another_host_is_recovered(
     settings: Settings, sample_image: Path, tmp_path: Path
 ) -> None:
-    svc = Service(settings.model_copy(update={"lease_s": 0.3})).start()
+    clock = ManualClock()
+    svc = Service(settings.model_copy(update={"lease_s": 30.0}), clock=clock).start()
     try:
         job = _orphan(svc, sample_image, tmp_path, "otherhost:1:x", "count:lease")
-        svc.store.heartbeat(job.id, 1, 0.3)  # its lease ends in 0.3 s and nobody renews it
+        svc.store.heartbeat(job.id, 1, 30.0)  # its lease ends in 30 s and nobody renews it
         svc.executor = None
         fresh = Service(svc.settings, store=svc.store, artifacts=svc.artifacts).start()
+        executor = fresh.executor
+        assert isinstance(executor, LocalExecutor) and executor.clock is clock  # the store's clock
         try:
-            assert fresh.wait(job.id, 10, SYSTEM).status == JobStatus.succeeded
+            clock.advance(29.9)  # another host's job with a live lease is left alone
+            assert executor.recover() == [] and fresh.get(job.id, SYSTEM).status == JobStatus.running
+            clock.advance(0.2)  # the lease ran out: requeued and run here
+            executor.recover()
+            done = _finished(fresh, job.id)
+            assert done.status == JobStatus.succeeded and done.attempt == 2
         finally:
-            fresh.executor.stop()  # type: ignore[union-attr]
+            executor.stop()
     finally:
         svc.store.close()
     assert svc_backends.runs(settings.data_dir) == ["count:lease"]
+
+
+def test_a_running_job_fails_at_its_time_limit_on_the_clock(
+    settings: Settings, sample_image: Path, tmp_path: Path
+) -> None:
+    """run_timeout_s is measured on the service's clock: moving it past the limit stops the job at
+    its next progress step, as if the time had passed."""
+    clock = ManualClock()
+    svc = Service(settings.model_copy(update={"run_timeout_s": 60.0}), clock=clock).start()
+    try:
+        job = svc.submit(_sub(sample_image, tmp_path, "slow", steps=100, prompt="bounded"))
+        deadline = time.monotonic() + 20
+        while (svc.get(job.id, SYSTEM).progress_step or 0) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        before = svc.get(job.id, SYSTEM).progress_step or 0
+        clock.advance(59)  # within the limit: it goes on, and its next step reports an ETA from the clock
+        while (svc.get(job.id, SYSTEM).progress_step or 0) <= before and time.monotonic() < deadline:
+            time.sleep(0.02)
+        last = svc.store.events(job.id, types=("progress",))[-1].data
+        assert last["step"] > before and last["eta_s"] == round(59 / last["step"] * (100 - last["step"]), 3)
+        clock.advance(2)
+        done = _finished(svc, job.id)
+        assert done.status == JobStatus.failed and done.error == "timeout", done
+        assert done.message is not None and "time limit" in done.message
+        assert (done.progress_step or 0) < 100
+    finally:
+        svc.stop()
 
 
 def test_two_executors_on_one_store_never_run_a_job_twice(

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from genserve.clock import ManualClock
 from genserve.config import Settings
 from genserve.errors import Conflict, InvalidInput
 from genserve.jobs.store import CancelOutcome, JobRecord, JobStore, database_url
@@ -32,7 +33,8 @@ def _pg_available() -> bool:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
     if request.param == "sqlite":
-        s = JobStore.from_settings(Settings(data_dir=tmp_path / "data", output_dir=tmp_path / "out")).open()
+        settings = Settings(data_dir=tmp_path / "data", output_dir=tmp_path / "out")
+        s = JobStore.from_settings(settings, ManualClock()).open()
         yield s
         s.close()
         return
@@ -42,7 +44,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
     admin = sa.create_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    s = JobStore(f"{PG_URL}?options=-csearch_path%3D{schema}").open()
+    s = JobStore(f"{PG_URL}?options=-csearch_path%3D{schema}", ManualClock()).open()
     try:
         yield s
     finally:
@@ -50,6 +52,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def _clock(store: JobStore) -> ManualClock:
+    assert isinstance(store.clock, ManualClock)
+    return store.clock
 
 
 def _job(job_id: str | None = None, **kw: object) -> JobRecord:
@@ -192,3 +199,85 @@ def test_events_replay_after_an_id_and_delete(store: JobStore) -> None:
     got = store.get("e1")
     assert got is not None and (got.progress_step, got.progress_total) == (3, 3)
     assert store.delete("e1") and store.get("e1") is None and store.events("e1") == []
+
+
+# --- time: the store reads its clock (a ManualClock here, moved by the test) -------------------------
+
+
+def test_claim_and_heartbeat_set_the_lease_from_the_clock(store: JobStore) -> None:
+    clock = _clock(store)
+    store.create(_job("l1", created_at=clock.now()))
+    t0 = clock.now()
+    claimed = store.claim("l1", "w", lease_s=30)
+    assert claimed is not None and claimed[0].lease_until == t0 + 30 and claimed[0].started_at == t0
+    clock.advance(20)
+    assert store.heartbeat("l1", 1, lease_s=30) is False
+    (running,) = store.running()
+    assert running.lease_until == t0 + 50  # renewed from the heartbeat's time, not the claim's
+    clock.advance(25)
+    finished = store.finish("l1", 1, JobStatus.succeeded, {"status": "succeeded"}, "camera")
+    assert finished is not None and finished.at == t0 + 45
+    got = store.get("l1")
+    assert got is not None and got.finished_at == t0 + 45 and got.lease_until is None
+
+
+def test_mean_duration_is_start_to_finish_on_the_clock(store: JobStore) -> None:
+    clock = _clock(store)
+    for job_id, run_s in (("m1", 10.0), ("m2", 20.0)):
+        store.create(_job(job_id, created_at=clock.now()))
+        assert store.claim(job_id, "w", lease_s=60) is not None
+        clock.advance(run_s)
+        assert store.finish(job_id, 1, JobStatus.succeeded, {"status": "succeeded"}, "camera") is not None
+    assert store.mean_duration("image-to-video", "camera") == 15.0
+    assert store.mean_duration("image-to-video", "other") is None
+
+
+def test_to_publish_after_the_unpublished_and_republish_delays(store: JobStore) -> None:
+    clock = _clock(store)
+    store.create(_job("p1", created_at=clock.now()))  # committed, never published (broker down)
+    assert store.to_publish(unpublished_after_s=2, republish_after_s=300) == []
+    clock.advance(2.5)
+    assert store.to_publish(unpublished_after_s=2, republish_after_s=300) == ["p1"]
+    store.mark_enqueued("p1")  # published now
+    assert store.to_publish(unpublished_after_s=2, republish_after_s=300) == []
+    clock.advance(299)
+    assert store.to_publish(unpublished_after_s=2, republish_after_s=300) == []
+    clock.advance(2)  # its message may be lost: published again
+    assert store.to_publish(unpublished_after_s=2, republish_after_s=300) == ["p1"]
+
+
+def test_workers_alive_by_heartbeat_age(store: JobStore) -> None:
+    clock = _clock(store)
+    store.worker_seen("a", ["image-to-video"], None, 0)
+    clock.advance(5)
+    store.worker_seen("b", ["recognize"], "cuda:0", 1)
+    assert sorted(w["name"] for w in store.workers_alive(6)) == ["a", "b"]
+    clock.advance(2)
+    assert [w["name"] for w in store.workers_alive(6)] == ["b"]  # a's heartbeat is 7 s old
+    store.worker_seen("a", ["image-to-video"], None, 2)
+    (a,) = [w for w in store.workers_alive(6) if w["name"] == "a"]
+    assert a["busy"] == 2 and a["last_seen"] == clock.now() and a["started_at"] == clock.now() - 7
+    clock.advance(4000)
+    assert store.workers_alive(6) == []  # rows older than an hour are removed ...
+    assert store.workers_alive(10**6) == []  # ... not only hidden
+    store.worker_gone("b")
+
+
+def test_webhook_claims_lapse_and_retries_wait_on_the_clock(store: JobStore) -> None:
+    clock = _clock(store)
+    hooked = _job(
+        "w1", created_at=clock.now(), webhook_url="http://127.0.0.1:9/hook", webhook_events="queued"
+    )
+    store.create(hooked)
+    (row,) = store.claim_webhooks(lease_s=10)
+    assert row["event_type"] == "queued" and row["claimed_until"] == clock.now() + 10
+    assert store.claim_webhooks(lease_s=10) == []  # claimed by the first sender
+    clock.advance(11)  # that sender died: its claim lapsed
+    (again,) = store.claim_webhooks(lease_s=10)
+    assert again["id"] == row["id"]
+    store.webhook_done(row["id"], delivered=False, error="refused", retry_at=clock.now() + 60)
+    clock.advance(30)
+    assert store.claim_webhooks(lease_s=10) == []
+    clock.advance(31)
+    (retry,) = store.claim_webhooks(lease_s=10)
+    assert retry["attempts"] == 1 and retry["last_error"] == "refused"

@@ -104,7 +104,7 @@ class _StateCollector:
         yield GaugeMetricFamily(
             "genserve_oldest_running_job_age_seconds",
             "Age of the oldest running job (0 when none): a stuck generation shows before it ends",
-            value=0.0 if oldest is None else max(0.0, time.time() - oldest),
+            value=0.0 if oldest is None else max(0.0, self.service.clock.now() - oldest),
         )
         executor = self.service.executor
         if executor is not None and executor.describe().kind == "celery":

@@ -8,7 +8,6 @@ heavy dependencies inside ``load``/``run`` so that listing backends never import
 from __future__ import annotations
 
 import importlib.util
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from genserve.clock import SYSTEM_CLOCK, Clock
 from genserve.config import Settings
 from genserve.errors import Canceled, JobTimeout
 
@@ -33,10 +33,12 @@ class Progress:
         callback: Callable[[int, int, str | None], None] | None = None,
         is_canceled: Callable[[], bool] | None = None,
         deadline: float | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._callback = callback
         self._is_canceled = is_canceled
-        self.deadline = deadline  # time.monotonic() value
+        self.deadline = deadline  # a clock.monotonic() value
+        self.clock = clock
 
     def __call__(self, step: int, total: int, message: str | None = None) -> None:
         self.check()
@@ -50,7 +52,7 @@ class Progress:
     def check(self) -> None:
         if self._is_canceled is not None and self._is_canceled():
             raise Canceled("the job was canceled")
-        if self.deadline is not None and time.monotonic() > self.deadline:
+        if self.deadline is not None and self.clock.monotonic() > self.deadline:
             raise JobTimeout(
                 "the job ran past its time limit",
                 fix="raise GENSERVE_RUN_TIMEOUT_S or ask for less work (fewer frames/steps)",

@@ -17,9 +17,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-import time
 from typing import Any
 
+from genserve.clock import Clock
 from genserve.config import Settings
 from genserve.jobs.celery_app import TASK_NAME, broker_priority, make_celery, make_queue, queue_name
 from genserve.jobs.events import EventBus
@@ -36,9 +36,12 @@ PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "i
 
 
 class CeleryExecutor(Executor):
-    def __init__(self, settings: Settings, store: JobStore, bus: EventBus) -> None:
+    def __init__(
+        self, settings: Settings, store: JobStore, bus: EventBus, clock: Clock | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.clock = clock or store.clock  # lease expiry (the store's clock by default)
         self.bus = bus
         self.app = make_celery(settings)
         self._queues: dict[str, Any] = {}
@@ -138,7 +141,7 @@ class CeleryExecutor(Executor):
 
     def reconcile(self) -> list[str]:
         """Requeue jobs whose lease ran out; publish queued jobs whose message may be missing."""
-        now = time.time()
+        now = self.clock.now()
         expired = [r.id for r in self.store.running() if (r.lease_until or 0) < now]
         for event in self.store.recover(expired, requeue=self.settings.requeue_interrupted):
             log.warning("job %s: its worker stopped; %s", event.job_id, event.type)

@@ -28,6 +28,7 @@ from typing import Any
 
 import psutil
 
+from genserve.clock import Clock
 from genserve.config import Settings
 from genserve.jobs.artifacts import ArtifactStore
 from genserve.jobs.events import EventBus
@@ -139,8 +140,11 @@ def execute_job(
     is_canceled: Any,
     device: str | None = None,
     prepared: PreparedJob | None = None,
+    clock: Clock | None = None,
 ) -> JobStatus | None:
-    """Run a claimed job through ``run_job`` and record its result (fenced by the attempt number)."""
+    """Run a claimed job through ``run_job`` and record its result (fenced by the attempt number).
+    Its time limit and ETAs read ``clock`` (by default the store's)."""
+    clock = clock or store.clock
     req = record.request
     # 1. inputs from the artifact store
     request = JobRequest(
@@ -155,7 +159,7 @@ def execute_job(
     )
     hooked = record.webhook_url is not None  # its events queue webhook deliveries
     # 2. progress: throttled events with an ETA
-    started = time.monotonic()
+    started = clock.monotonic()
     last = [0.0]
 
     def on_progress(step: int, total: int, message: str | None) -> None:
@@ -165,7 +169,7 @@ def execute_job(
             return
         if step == total == 1:  # a one-step job's only step is done: its completion says the same
             return
-        now = time.monotonic()
+        now = clock.monotonic()
         if step not in (1, total) and now - last[0] < PROGRESS_INTERVAL_S:
             return
         last[0] = now
@@ -186,8 +190,9 @@ def execute_job(
         on_progress=on_progress,
         is_canceled=is_canceled,
         prepared=prepared,
+        clock=clock,
     )
-    result.timings.queue = round((record.started_at or time.time()) - record.created_at, 4)
+    result.timings.queue = round((record.started_at or clock.now()) - record.created_at, 4)
     payload = result.model_dump(mode="json")
     if req.get("batch"):  # the batch and manifest row it was made for (genserve batch)
         payload["provenance"] = {**(payload.get("provenance") or {}), "batch": req["batch"]}
@@ -230,9 +235,11 @@ class LocalExecutor(Executor):
         bus: EventBus,
         *,
         poll_s: float = 1.0,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        self.clock = clock or store.clock  # leases and time limits (the store's clock by default)
         self.artifacts = artifacts
         self.bus = bus
         self.poll_s = poll_s
@@ -343,7 +350,7 @@ class LocalExecutor(Executor):
 
     def recover(self, startup: bool = False) -> list[str]:
         """Requeue (or fail) running jobs whose worker is gone or whose lease ran out."""
-        now = time.time()
+        now = self.clock.now()
         orphans = [
             r.id
             for r in self.store.running()
@@ -411,6 +418,7 @@ class LocalExecutor(Executor):
                 is_canceled=lambda jid=record.id: jid in self._canceled,
                 device=device,
                 prepared=prepared if record.attempt == 1 else None,
+                clock=self.clock,
             )
         except Exception:  # the store or the artifact store failed: the lease lapses, it is recovered
             log.exception("job %s: could not be executed", record.id)

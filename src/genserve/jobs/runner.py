@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from genserve.backends.base import Backend, Progress, RunOutput
+from genserve.clock import SYSTEM_CLOCK, Clock
 from genserve.config import Settings, get_settings
 from genserve.device import PeakMemory, select_device
 from genserve.errors import Canceled, GenserveError, JobTimeout, OutOfMemory, is_out_of_memory
@@ -142,8 +143,10 @@ def run_job(
     on_progress: ProgressCallback | None = None,
     is_canceled: Callable[[], bool] | None = None,
     prepared: PreparedJob | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> JobResult:
-    """Validate, run and record one job. Never raises for a job's failure: the result says it."""
+    """Validate, run and record one job. Never raises for a job's failure: the result says it.
+    ``clock`` bounds the run (``settings.run_timeout_s``, checked at each progress step)."""
     settings = settings or get_settings()
     cache = cache or default_cache(settings)
     job_id = request.job_id or new_job_id()
@@ -153,7 +156,7 @@ def run_job(
     try:
         # a server that validated the request at submit hands its PreparedJob over (no second decode)
         prepared = prepared or prepare(request, settings)
-        result = _execute(prepared, request, result, folder, settings, cache, on_progress, is_canceled)
+        result = _execute(prepared, request, result, folder, settings, cache, on_progress, is_canceled, clock)
     except GenserveError as exc:
         folder.discard()
         result.status = JobStatus.canceled if isinstance(exc, Canceled) else JobStatus.failed
@@ -182,6 +185,7 @@ def _execute(
     cache: BackendCache,
     on_progress: ProgressCallback | None,
     is_canceled: Callable[[], bool] | None,
+    clock: Clock,
 ) -> JobResult:
     spec, cls = prepared.spec, prepared.backend_cls
     warnings = list(prepared.warnings)
@@ -190,7 +194,7 @@ def _execute(
     warnings += device_warnings
     backend, run_lock, load_s = cache.get(cls, request.model, device, settings)
     result = result.model_copy(update={"backend": cls.name, "model": backend.model, "device": device})
-    progress = Progress(on_progress, is_canceled, deadline=time.monotonic() + settings.run_timeout_s)
+    progress = Progress(on_progress, is_canceled, clock.monotonic() + settings.run_timeout_s, clock)
     params: dict[str, Any] = prepared.params.model_dump()
     degraded: list[str] = []
     ladder = list(spec.degrade_ladder)

@@ -13,7 +13,6 @@ import hmac
 import json
 import logging
 import threading
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -147,7 +146,7 @@ class WebhookSender:
         if error is not None:
             log.warning("webhook to %s failed (try %d): %s", row["url"], attempt, error)
             if attempt <= len(self.delays):
-                retry_at = time.time() + self.delays[attempt - 1]
+                retry_at = self.store.clock.now() + self.delays[attempt - 1]
         self.store.webhook_done(row["id"], delivered=error is None, error=error, retry_at=retry_at)
         return error is None
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+from genserve.clock import Clock
 from genserve.config import Settings
 from genserve.jobs.executor import execute_job, heartbeat_interval, worker_name
 from genserve.jobs.record import JobRecord
@@ -33,7 +33,9 @@ log = logging.getLogger("genserve.worker")
 class WorkerRuntime:
     """What one worker process holds: the store, artifacts, warm models and the jobs it runs."""
 
-    def __init__(self, settings: Settings, queues: list[str], device: str | None = None) -> None:
+    def __init__(
+        self, settings: Settings, queues: list[str], device: str | None = None, clock: Clock | None = None
+    ) -> None:
         from genserve.service import Service
 
         self.settings = settings
@@ -41,8 +43,9 @@ class WorkerRuntime:
         self.device = device
         self.name = worker_name()
         # a service without an executor: the store, the artifact store and an event bus for metrics
-        self.service = Service(settings, run_jobs=False, webhooks=False)
+        self.service = Service(settings, run_jobs=False, webhooks=False, clock=clock)
         self.store = self.service.store
+        self.clock = self.service.clock  # leases and time limits
         self.cache = BackendCache(settings.backend_cache_size)
         self._running: dict[str, JobRecord] = {}
         self._canceled: set[str] = set()
@@ -92,7 +95,7 @@ class WorkerRuntime:
             log.info("job %s: %s; message dropped", job_id, "unknown" if record is None else record.status)
             return "dropped"
         if record.status == JobStatus.running:
-            if (record.lease_until or 0) >= time.time():
+            if (record.lease_until or 0) >= self.clock.now():
                 log.info("job %s: running elsewhere (attempt %s); duplicate dropped", job_id, record.attempt)
                 return "dropped"
             for event in self.store.recover([job_id], requeue=True):  # its worker died
@@ -114,6 +117,7 @@ class WorkerRuntime:
                 cache=self.cache,
                 is_canceled=lambda: job_id in self._canceled,
                 device=self.device,
+                clock=self.clock,
             )
         finally:
             with self._lock:
