@@ -3,6 +3,9 @@
 Every door (REST routes, the seed-compatible routes, the web UI, the CLI's server commands) goes
 through :class:`Service`. Submitting validates everything with ``jobs.prepare()`` before the job is
 stored, so a bad request never becomes a queued job; the executor later runs it with ``run_job()``.
+The service answers with data (records, :class:`JobState`, events) and words its errors for every
+door; a door shapes them (the REST views are genserve.api.views). What a submission holds is
+genserve.submission; a job's state, its events and every way to wait for it, genserve.watch.
 """
 
 from __future__ import annotations

@@ -181,6 +181,22 @@ class Watching:
                 with contextlib.suppress(queue.Empty):
                     events.get(timeout=poll_s)
 
+    def follow(
+        self, job_id: str, caller: Caller, after: int = 0, poll_s: float = FOLLOW_POLL_S
+    ) -> Iterator[Event]:
+        """The job's events after ``after`` (see :meth:`events`), past ones first, then as they come,
+        until ``completed`` (for threads: a local batch follows its jobs with it)."""
+        seen = after
+        with self.bus.subscribe(job_id) as live:
+            while True:
+                for event in self.events(job_id, caller, seen):
+                    seen = event.id
+                    yield event
+                    if event.type == "completed":
+                        return
+                with contextlib.suppress(queue.Empty):
+                    live.get(timeout=poll_s)
+
     async def follow_async(
         self, job_id: str, caller: Caller, after: int = 0, poll_s: float = FOLLOW_POLL_S
     ) -> AsyncIterator[Event | None]:

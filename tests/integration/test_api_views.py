@@ -167,3 +167,14 @@ def test_the_sse_stream_gives_the_queued_position(settings: Settings, sample_ima
             events = [json.loads(line[6:]) for line in stream.iter_lines() if line.startswith("data: ")]
     assert events[0]["type"] == "queued" and events[0]["position"] == 1  # behind `first`
     assert events[-1]["type"] == "completed" and first["id"] != job["id"]
+
+
+def test_follow_gives_every_event_until_completed(
+    service: Service, sample_image: Path, tmp_path: Path
+) -> None:
+    """The threads' way to follow a job (a local batch): the same events as the SSE stream."""
+    job = service.submit(_sub(sample_image, tmp_path, "slow", steps=3))
+    kinds = [e.type for e in service.follow(job.id, SYSTEM)]
+    assert kinds[0] == "queued" and kinds[-1] == "completed" and "progress" in kinds
+    after = [e.type for e in service.follow(job.id, SYSTEM, after=service.store.events(job.id)[-2].id)]
+    assert after == ["completed"]

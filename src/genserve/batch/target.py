@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import queue
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -185,16 +184,8 @@ class LocalTarget:
         return self._view(record)
 
     def events(self, job_id: str) -> Iterator[dict[str, Any]]:
-        seen = 0
-        with self.service.bus.subscribe(job_id) as live:
-            while True:
-                for event in self.service.events(job_id, self.caller, seen):
-                    seen = event.id
-                    yield event.to_dict()
-                    if event.type == "completed":
-                        return
-                with contextlib.suppress(queue.Empty):
-                    live.get(timeout=1.0)
+        for event in self.service.follow(job_id, self.caller):
+            yield event.to_dict()
 
     def get(self, job_id: str) -> dict[str, Any]:
         return self._view(self.service.get(job_id, self.caller))
