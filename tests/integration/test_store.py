@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -281,3 +282,34 @@ def test_webhook_claims_lapse_and_retries_wait_on_the_clock(store: JobStore) -> 
     clock.advance(31)
     (retry,) = store.claim_webhooks(lease_s=10)
     assert retry["attempts"] == 1 and retry["last_error"] == "refused"
+
+
+def test_sqlite_writers_of_one_process_queue_in_genserve_not_in_sqlites_busy_handler(tmp_path: Path) -> None:
+    """With SQLite's busy wait turned off, writers on 8 threads at once still all succeed: they take
+    turns on the store's lock (SQLite would refuse the second writer with 'database is locked')."""
+    store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
+    sa.event.listen(store.engine, "connect", lambda conn, _record: conn.execute("PRAGMA busy_timeout=0"))
+    store.open()
+    errors: list[Exception] = []
+
+    def write(worker: int) -> None:
+        try:
+            for i in range(25):
+                job = _job(f"w{worker}-{i}")
+                store.create(job)
+                claimed = store.claim(job.id, f"worker-{worker}", 30)
+                assert claimed is not None
+                store.finish(job.id, claimed[0].attempt, JobStatus.succeeded, {"ok": True}, "noop")
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    try:
+        assert errors == []
+        assert store.count(JobStatus.succeeded) == 200
+    finally:
+        store.close()

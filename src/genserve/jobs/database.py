@@ -3,6 +3,10 @@ and the Alembic migrations that bring it to the schema of :mod:`genserve.jobs.sc
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,23 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+# NOTE: SQLite lets one writer in at a time; the others wait in its busy handler, which sleeps
+# (1, 2, 5, ... up to 100 ms) between tries. Writers of one process queue on a lock here instead.
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+
+
+def begin(engine: Engine) -> AbstractContextManager[sa.Connection]:
+    """A write transaction (``engine.begin()``); on SQLite, one at a time in this process."""
+    lock = _SQLITE_WRITERS.get(engine)
+    return engine.begin() if lock is None else _one_writer(engine, lock)
+
+
+@contextmanager
+def _one_writer(engine: Engine, lock: threading.RLock) -> Iterator[sa.Connection]:
+    with lock, engine.begin() as conn:
+        yield conn
+
+
 def create_engine(url: str) -> Engine:
     kwargs: dict[str, Any] = {"future": True}
     if url.startswith("sqlite"):
@@ -39,6 +60,7 @@ def create_engine(url: str) -> Engine:
     engine = sa.create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        _SQLITE_WRITERS[engine] = threading.RLock()
     return engine
 
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from genserve.clock import SYSTEM_CLOCK, Clock
+from genserve.jobs.database import begin
 from genserve.jobs.events import Event
 from genserve.jobs.outbox import WebhookOutbox
 from genserve.jobs.schema import EVENTS
@@ -59,7 +60,7 @@ class EventLog:
 
     def add(self, job_id: str, type_: str, data: dict[str, Any]) -> Event:
         """An event of its own (no change of the job comes with it), now."""
-        with self.engine.begin() as conn:
+        with begin(self.engine) as conn:
             return self.write(conn, job_id, type_, data, self.clock.now())
 
     def of_job(self, job_id: str, after: int = 0, types: tuple[str, ...] | None = None) -> list[Event]:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from genserve.clock import SYSTEM_CLOCK, Clock
+from genserve.jobs.database import begin
 from genserve.jobs.events import Event, iso_time
 from genserve.jobs.schema import JOBS, OUTBOX
 
@@ -71,7 +72,7 @@ class WebhookOutbox:
             .limit(limit)
         )
         claimed = []
-        with self.engine.begin() as conn:
+        with begin(self.engine) as conn:
             for (row_id,) in conn.execute(due).all():
                 done = conn.execute(
                     OUTBOX.update().where(OUTBOX.c.id == row_id, free).values(claimed_until=now + lease_s)
@@ -85,7 +86,7 @@ class WebhookOutbox:
     def done(self, row_id: int, *, delivered: bool, error: str | None, retry_at: float | None) -> None:
         """After one try: delivered, to be retried at ``retry_at``, or failed for good (``retry_at`` None)."""
         state = "delivered" if delivered else ("pending" if retry_at is not None else "failed")
-        with self.engine.begin() as conn:
+        with begin(self.engine) as conn:
             conn.execute(
                 OUTBOX.update()
                 .where(OUTBOX.c.id == row_id)

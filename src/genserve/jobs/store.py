@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from genserve.clock import SYSTEM_CLOCK, Clock
 from genserve.config import Settings
 from genserve.errors import Conflict
-from genserve.jobs.database import create_engine, database_url, migrate
+from genserve.jobs.database import begin, create_engine, database_url, migrate
 from genserve.jobs.event_log import EventLog, EventWait
 from genserve.jobs.events import Event
 from genserve.jobs.listing import JobListing
@@ -115,7 +115,7 @@ class JobStore:
         row = {k: v for k, v in job.__dict__.items() if v is not None}  # unset columns stay NULL
         row["status"] = str(job.status)
         try:
-            with self.engine.begin() as conn:
+            with begin(self.engine) as conn:
                 conn.execute(INSERT_JOB, row)
                 hooked = job.webhook_url is not None
                 return self.log.write(conn, job.id, "queued", {"status": "queued"}, job.created_at, hooked)
@@ -133,7 +133,7 @@ class JobStore:
         return JobRecord.from_row(row) if row else None
 
     def delete(self, job_id: str) -> bool:
-        with self.engine.begin() as conn:
+        with begin(self.engine) as conn:
             conn.execute(EVENTS.delete().where(EVENTS.c.job_id == job_id))
             conn.execute(OUTBOX.delete().where(OUTBOX.c.job_id == job_id))
             return bool(conn.execute(JOBS.delete().where(JOBS.c.id == job_id)).rowcount)
@@ -192,7 +192,7 @@ class JobStore:
             "lease_until": now + lease_s,
             "started_at": now,
         }
-        with self.engine.begin() as conn:
+        with begin(self.engine) as conn:
             moved = self._transition(
                 conn,
                 job_id,
@@ -209,7 +209,7 @@ class JobStore:
     def heartbeat(self, job_id: str, attempt: int, lease_s: float) -> bool | None:
         """Extend the lease; returns whether a cancel was asked (None: the job is no longer ours)."""
         now = self.clock.now()
-        with self.engine.begin() as conn:
+        with begin(self.engine) as conn:
             values = {"lease_until": now + lease_s}
             moved = self._transition(conn, job_id, status="running", attempt=attempt, values=values, at=now)
             if moved is None:
@@ -227,7 +227,7 @@ class JobStore:
         data: dict[str, Any],
         hooked: bool | None = None,
     ) -> Event | None:
-        with self.engine.begin() as conn:
+        with begin(self.engine) as conn:
             moved = self._transition(
                 conn,
                 job_id,
@@ -264,7 +264,7 @@ class JobStore:
             "lease_until": None,
         }
         data = {"status": str(status), "error": error, "message": message, **(summary or {})}
-        with self.engine.begin() as conn:
+        with begin(self.engine) as conn:
             moved = self._transition(
                 conn,
                 job_id,
@@ -289,7 +289,7 @@ class JobStore:
             "message": "the job was canceled before it started",
         }
         data = {"status": "canceled", "error": "canceled", "message": "canceled while queued"}
-        with self.engine.begin() as conn:
+        with begin(self.engine) as conn:
             moved = self._transition(
                 conn, job_id, status="queued", values=values, at=now, event="completed", data=data
             )
@@ -326,7 +326,7 @@ class JobStore:
         for job_id in orphaned:
             if not requeue:
                 values["result"] = {"job_id": job_id, **data}
-            with self.engine.begin() as conn:
+            with begin(self.engine) as conn:
                 moved = self._transition(
                     conn, job_id, status="running", values=values, at=now, event=event, data=data
                 )
@@ -339,7 +339,7 @@ class JobStore:
     def mark_enqueued(self, job_id: str, published: bool = True) -> None:
         """When the job was last published (None: not published; the reconciler publishes it)."""
         at = self.clock.now() if published else None
-        with self.engine.begin() as conn:
+        with begin(self.engine) as conn:
             conn.execute(JOBS.update().where(JOBS.c.id == job_id).values(enqueued_at=at))
 
     # --- the parts, under the names callers use -------------------------------------------------

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from genserve.clock import SYSTEM_CLOCK, Clock
+from genserve.jobs.database import begin
 from genserve.jobs.schema import WORKERS
 
 
@@ -19,19 +20,19 @@ class WorkerTable:
         """A worker's heartbeat (upsert)."""
         now = self.clock.now()
         values = {"queues": ",".join(queues), "device": device, "busy": busy, "last_seen": now}
-        with self.engine.begin() as conn:
+        with begin(self.engine) as conn:
             done = conn.execute(WORKERS.update().where(WORKERS.c.name == name).values(**values))
             if done.rowcount == 0:
                 conn.execute(WORKERS.insert().values(name=name, started_at=now, **values))
 
     def gone(self, name: str) -> None:
-        with self.engine.begin() as conn:
+        with begin(self.engine) as conn:
             conn.execute(WORKERS.delete().where(WORKERS.c.name == name))
 
     def alive(self, within_s: float) -> list[dict[str, Any]]:
         """Workers whose last heartbeat is at most ``within_s`` old; old rows are removed."""
         now = self.clock.now()
-        with self.engine.begin() as conn:
+        with begin(self.engine) as conn:
             conn.execute(WORKERS.delete().where(WORKERS.c.last_seen < now - max(within_s, 3600)))
             rows = conn.execute(WORKERS.select().where(WORKERS.c.last_seen >= now - within_s))
             return [dict(r._mapping) for r in rows]
