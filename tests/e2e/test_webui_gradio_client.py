@@ -72,7 +72,10 @@ def test_image_to_video_through_the_client(client: Client, landscape_png: Path) 
     thumbnails, rows = client.predict(api_name="/history")  # plain values, no component updates
     assert thumbnails[0]["caption"].startswith("succeeded · image-to-video")
     assert rows["data"][0][0] == job_id and rows["data"][0][3] == "succeeded"
-    summary, shown, detail_video, files, text, boxes = client.predict(job_id, api_name="/job_detail")
+    summary, shown, detail_video, files, text, boxes, image, audio, result = client.predict(
+        job_id, api_name="/job_detail"
+    )
+    assert image is None and audio is None and result is None  # only the players of a video task
     assert "camera" in summary and detail_video is not None  # the player in the history tab
     assert text == "" and not boxes
     assert shown["requested"] == {"resolution": "256p", "num_frames": 12, "fps": 6, "motion": "pan_right"}
@@ -134,7 +137,7 @@ def test_recognize_returns_json_and_the_image_with_boxes(client: Client, tmp_pat
     # the text first, each block numbered as in the JSON (from 0)
     assert text.splitlines()[0] == "text.png"
     assert text.splitlines()[1] == f"0  {result['text_blocks'][0]['text']}"
-    summary, _, video, _, detail_text, boxes = client.predict(job_id, api_name="/job_detail")
+    summary, _, video, _, detail_text, boxes, *_others = client.predict(job_id, api_name="/job_detail")
     assert "rapidocr" in summary and video is None  # the history shows the text, not a video player
     assert detail_text == text and len(boxes) == 1
     (shown,) = gallery

@@ -14,7 +14,7 @@ import gradio as gr
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from genserve import tasks
 from genserve.api import create_app
@@ -26,13 +26,14 @@ from genserve.errors import InvalidInput
 from genserve.jobs.request import validate_params
 from genserve.service import Service
 from genserve.tasks.image_to_video import ImageToVideoParams
+from genserve.tasks.image_to_video_suggest import suggest
 from genserve.tasks.recognize import RecognizeParams
-from genserve.webui import render
+from genserve.webui import render, running
 from genserve.webui.forms import form_specs, make_widget, params_from_values, values_from_params
 from genserve.webui.history import short_params
+from genserve.webui.i18n import Translator
 from genserve.webui.pages import Pages
-from genserve.webui.presets import PRESET_NAMES, preset
-from genserve.webui.suggest import suggest, suggest_for_file
+from genserve.webui.presets import preset
 
 SHARPEN_HELP = "How much to sharpen each frame before encoding (0 = off)."
 
@@ -230,9 +231,11 @@ def test_make_widget_builds_gradio_components() -> None:
 
 
 def test_presets_are_valid_and_standard_is_the_defaults() -> None:
-    for name, spec in tasks.TASKS.items():
+    for name in ("image-to-video", "talking-head", "recognize"):
+        spec = tasks.TASKS[name]
+        assert list(spec.presets) == ["Fast", "Standard", "High quality"], name
         defaults = spec.params_model().model_dump()
-        for choice in PRESET_NAMES:
+        for choice in spec.presets:
             values = preset(name, choice)
             assert values, (name, choice)
             spec.params_model.model_validate({**defaults, **values})
@@ -246,27 +249,33 @@ def test_presets_are_valid_and_standard_is_the_defaults() -> None:
 
 
 def test_suggestions_follow_the_image_shape(landscape_png: Path, sample_image: Path, tmp_path: Path) -> None:
-    portrait = suggest("image-to-video", 600, 900)
+    portrait = suggest(600, 900)
     assert portrait is not None and portrait.title == "gentle zoom-in"
     assert ExtendedParams.model_validate(portrait.params).prompt.startswith("the camera zooming in slowly")
-    wide = suggest("image-to-video", 1920, 800)
+    wide = suggest(1920, 800)
     assert wide is not None and wide.title == "slow pan" and "pan" in wide.params["prompt"]
     # the suggested prompts drive the camera backend as promised: gentle (half speed) motions
     assert motion_from_prompt(portrait.params["prompt"]) == ("zoom_in", 0.5)
     assert motion_from_prompt(wide.params["prompt"]) == ("pan_right", 0.5)
-    assert suggest("image-to-video", 1000, 900) is None
-    assert suggest("recognize", 600, 900) is None
+    assert suggest(1000, 900) is None
+    # the task's spec carries it; the page asks the spec (a task without one suggests nothing)
+    suggest_for_file = tasks.TASKS["image-to-video"].suggest
+    assert suggest_for_file is not None and tasks.TASKS["recognize"].suggest is None
     # the bundled square portrait (512x512, a face): the zoom-in the README promises for portraits
-    square = suggest_for_file("image-to-video", sample_image)
-    assert square is not None and square.title == "gentle zoom-in" and "512x512" in square.describe()
+    square = suggest_for_file(sample_image)
+    assert square is not None and square.title == "gentle zoom-in"
+    assert "512x512" in render.suggestion_markdown(square)
     plain = tmp_path / "square.png"
     Image.new("RGB", (512, 512), (90, 140, 200)).save(plain)
-    assert suggest_for_file("image-to-video", plain) is None  # square, no face: nothing to suggest
-    found = suggest_for_file("image-to-video", landscape_png)  # 640x400 = 1.6:1
-    assert found is not None and found.title == "slow pan" and "640x400" in found.describe()
+    assert suggest_for_file(plain) is None  # square, no face: nothing to suggest
+    found = suggest_for_file(landscape_png)  # 640x400 = 1.6:1
+    assert found is not None and found.title == "slow pan"
+    assert "640x400" in render.suggestion_markdown(found)
+    # in Chinese: the task's English keys translated by the page's catalogue
+    assert "缓慢推近" in render.suggestion_markdown(square, Translator("zh-CN"))
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"not an image")
-    assert suggest_for_file("image-to-video", junk) is None
+    assert suggest_for_file(junk) is None
 
 
 # --- access control in front of the UI -------------------------------------------------------
@@ -356,3 +365,66 @@ def test_ui_jobs_belong_to_the_key_and_history_shows_only_its_own(
     assert [r.id for r in mine] == [job.id]
     others, _ = service.list_jobs(Caller(owner="someone-else"))
     assert others == []
+
+
+# --- a task's tab from its spec alone --------------------------------------------------------
+
+
+class ClipParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    loud: bool = Field(False, description="Louder.")
+
+
+@pytest.fixture
+def kinds_task() -> Iterator[tasks.TaskSpec]:
+    """A task no UI code knows: a video, several audio files and a text in; audio out; no presets."""
+    spec = tasks.TaskSpec(
+        name="webui-kinds",
+        title="Kinds",
+        description="Every input kind.",
+        params_model=ClipParams,
+        inputs=(
+            tasks.MediaInput("clip", "video", description="A video"),
+            tasks.MediaInput("voice", "audio", description="Voices", multiple=True),
+            tasks.MediaInput("script", "text", description="What to say", required=False),
+        ),
+        output="audio",
+    )
+    tasks.register_task(spec)
+    yield spec
+    tasks.unregister_task(spec.name)
+
+
+def test_a_tabs_inputs_result_and_presets_come_from_its_spec(
+    settings: Settings, kinds_task: tasks.TaskSpec, sample_image: Path
+) -> None:
+    pages = Pages(Service(settings, run_jobs=False))
+    page = components(pages.build())
+    # inputs by kind; a batch input has a box for its further files
+    assert page["webui-kinds-clip"]["component"] == "video"
+    assert page["webui-kinds-voice"]["component"] == "audio"
+    assert page["webui-kinds-voice-more"]["component"] == "file"
+    assert page["webui-kinds-script"]["component"] == "textbox"
+    # the result in the player of its output kind; no presets declared, no preset picker
+    assert page["webui-kinds-audio"]["component"] == "audio"
+    assert "webui-kinds-video" not in page and "webui-kinds-preset" not in page
+    # genserve's own: video players, the document view for recognize, and their presets
+    assert page["image-to-video-video"]["component"] == page["talking-head-video"]["component"] == "video"
+    for slot, kind in (("text", "textbox"), ("boxes", "gallery"), ("document", "markdown"), ("json", "json")):
+        assert page[f"recognize-{slot}"]["component"] == kind
+    assert [v for _, v in page["recognize-preset"]["choices"]] == ["Fast", "Standard", "High quality"]
+    # the history has a player per kind, the video's shown until a job is picked
+    assert page["history-audio"]["component"] == "audio" and page["history-audio"]["visible"] is False
+    assert page["history-video"]["visible"] is not False
+    # typed text goes as a UTF-8 file; a missing required input is refused naming it
+    tab = pages.tabs["webui-kinds"]
+    sub = running.submission(
+        tab, [str(sample_image), str(sample_image), "  hello 你好 "], None, [False], None
+    )
+    assert sorted(sub.files) == ["clip", "script", "voice"]
+    (script,) = sub.files["script"]
+    assert script.filename == "text.txt" and script.path.read_text(encoding="utf-8") == "  hello 你好 "
+    with pytest.raises(InvalidInput, match="clip: is required") as refused:
+        running.submission(tab, [None, str(sample_image), ""], None, [False], None)
+    assert "upload a video in the Clip box" in refused.value.message
+    assert "script" not in running.submission(tab, [str(sample_image)] * 2 + [" "], None, [False], None).files

@@ -68,10 +68,13 @@ def test_every_text_on_the_page_comes_from_the_catalogues(settings: Settings) ->
 
 @pytest.mark.parametrize("lang", list(LANGUAGES))
 def test_no_ui_text_is_missing_from_a_catalogue(lang: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from genserve.backends.base import Backend
     from genserve.backends.registry import backend_classes
 
     # a plugin's backend (other tests register some) keeps its own words: nothing to translate here
-    plugin = type("Plugin", (), {"task": "recognize", "description": "a plugin's own words"})
+
+    attrs = {"name": "plugin", "task": "recognize", "description": "a plugin's own words"}
+    plugin = type("Plugin", (Backend,), attrs)
     plugin.__module__ = "someone_elses_plugin"
     monkeypatch.setitem(backend_classes(), "plugin", plugin)
     assert catalogue_path(lang).is_file()

@@ -110,6 +110,12 @@ class Inputs:
     media: dict[str, Any] = field(default_factory=dict)
 
 
+def N_(message: str) -> str:  # gettext's name for "translate later"
+    """Mark ``message`` (a Suggestion's title or reason) as an English message key: the web UI's
+    catalogues list the keys marked in genserve's own task modules and translate them where shown."""
+    return message
+
+
 @dataclass(frozen=True)
 class Suggestion:
     """A proposal after an upload: parameters that suit the file, with the reason. ``title`` and

@@ -9,6 +9,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from genserve.tasks.base import DegradeStep, Inputs, MediaInput, TaskSpec
+from genserve.tasks.image_to_video_suggest import suggest_for_file
 
 Resolution = Literal["256p", "384p", "512p", "768p", "1024p"]
 RESOLUTIONS: tuple[str, ...] = get_args(Resolution)
@@ -132,6 +133,7 @@ SPEC = TaskSpec(
         "Standard": {},
         "High quality": {"resolution": "768p", "num_frames": 24, "fps": 12, "steps": 75},
     },
+    suggest=suggest_for_file,  # a camera motion that suits the image's shape
     degrade_ladder=(
         DegradeStep("lower_resolution", _lower_resolution),
         DegradeStep("lower_resolution", _lower_resolution),

@@ -36,11 +36,13 @@ def mount(app: Any, service: Any) -> None:
         raise missing_extra(exc.name or "gradio", "webui") from None
     from fastapi.responses import RedirectResponse
 
+    from genserve.backends.registry import import_plugins
     from genserve.webui.i18n import COOKIE, COOKIE_MAX_AGE_S, DEFAULT, LANGUAGES, page_path
     from genserve.webui.pages import Pages
 
     settings = service.settings
     access = app.state.access
+    import_plugins(settings)  # the tasks of GENSERVE_PLUGINS modules get their tabs too
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -1,5 +1,6 @@
-"""The history tab: recent jobs with thumbnails, status and parameters; a job's outputs to watch
-and download; "run again" fills the job's task tab with its inputs and parameters."""
+"""The history tab: recent jobs with thumbnails, status and parameters; a job's result shown as its
+task's spec says (a video, image or audio player, or the document view) and its files to download;
+"run again" fills the job's task tab with its inputs and parameters."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ import gradio as gr
 from genserve.api.views import job_view
 from genserve.errors import GenserveError
 from genserve.tasks import TASKS
-from genserve.webui import render
+from genserve.webui import render, results
 from genserve.webui.forms import values_from_params
 from genserve.webui.i18n import N_
+from genserve.webui.media_inputs import widget_value
+from genserve.webui.results import HISTORY_SLOTS
 
 if TYPE_CHECKING:
     from genserve.jobs.record import JobRecord
@@ -68,22 +71,10 @@ class History:
                 params = gr.JSON(label=_("Parameters"), elem_id="history-params")
                 again = gr.Button(_("Run again with these parameters"), elem_id="history-again")
             with gr.Column():
-                video = gr.Video(label=_("Result"), elem_id="history-video")
-                text = gr.Textbox(
-                    label=_("Text and labels (box numbers as in the JSON)"),
-                    lines=4,
-                    interactive=False,
-                    visible=False,
-                    elem_id="history-text",
-                )
-                boxes = gr.Gallery(
-                    label=_("Text found (numbered boxes)"),
-                    format="png",
-                    columns=2,
-                    object_fit="contain",
-                    visible=False,
-                    elem_id="history-boxes",
-                )
+                # one player per kind of result; ``shown`` shows those of the job's task
+                players = [
+                    results.make_slot(slot, f"history-{slot}", _, history=True) for slot in HISTORY_SLOTS
+                ]
                 files = gr.File(label=_("Download"), file_count="multiple", elem_id="history-files")
 
         # an API call gets the thumbnails and the table; the job picker follows on the page alone
@@ -98,12 +89,15 @@ class History:
         picker(history_tab.select(self.listing, outputs=listing, api_visibility="private"))
         gallery.select(self.pick, inputs=ids, outputs=job, api_visibility="private")
         table.select(self.pick, inputs=ids, outputs=job, api_visibility="private")
+        # job_detail returns the summary, the parameters, the video, the files, the text, the boxes,
+        # then the image, the audio and the JSON (the first six as before image and audio results)
+        video, text, boxes, *more = players
         job.change(
             self.detail,
             inputs=job,
-            outputs=[summary, params, video, files, text, boxes],
+            outputs=[summary, params, video, files, text, boxes, *more],
             api_name="job_detail",
-        ).then(self.shown, inputs=job, outputs=[video, text, boxes], api_visibility="private")
+        ).then(self.shown, inputs=job, outputs=players, api_visibility="private")
         fields = [f for tab in self.pages.tabs.values() for f in tab.fields]
         again.click(self.again, inputs=job, outputs=[tabs, summary, *fields], api_visibility="private")
 
@@ -159,7 +153,10 @@ class History:
     def thumbnail(self, record: JobRecord) -> Any:
         from PIL import Image, ImageOps
 
-        path = self.input_files(record).get("image", [None])[0]
+        spec = TASKS.get(record.task)
+        first_image = next((m.name for m in spec.inputs if m.kind == "image"), None) if spec else None
+        images = self.input_files(record).get(first_image or "") or []
+        path = images[0] if images else None
         try:
             if path is None:
                 raise OSError("no image input")
@@ -181,16 +178,17 @@ class History:
         return ids[index] if 0 <= index < len(ids) else gr.skip()
 
     def detail(self, job_id: str | None, request: gr.Request) -> tuple[Any, ...]:
-        """The job's summary, parameters and outputs: its video, or for a recognize job its text and
-        outlined images (``shown`` then shows only the players that fit the job)."""
+        """The job's summary, parameters, files and result in the players of its task's slots
+        (``results.slots``; ``shown`` then shows only those)."""
+        values: dict[str, Any] = {slot: "" if slot == "text" else None for slot in HISTORY_SLOTS}
         if not job_id:
-            return "", None, None, None, "", None
+            return detail_values("", None, None, values)
         _ = self.pages.t
         try:
             caller = self.pages.caller(request)
             view = job_view(self.service.state(self.service.get(job_id, caller)))
         except GenserveError as exc:
-            return render.error_markdown(exc, _, N_("Cannot show it")), None, None, None, "", None
+            return detail_values(render.error_markdown(exc, _, N_("Cannot show it")), None, None, values)
         result = view.get("result") or {}
         shown = {"requested": view["params"], "effective": result.get("parameters") or {}}
         files = []
@@ -199,29 +197,28 @@ class History:
                 files.append(str(self.service.artifact(job_id, out["name"], caller)[0]))
             except GenserveError:
                 continue
-        succeeded = view["status"] == "succeeded"
+        spec = TASKS.get(view["task"])
         summary = _(
             "**{task}** on `{backend}`: {status}",
-            task=_(TASKS[view["task"]].title) if view["task"] in TASKS else view["task"],
+            task=_(spec.title) if spec else view["task"],
             backend=view["backend"],
             status=_(render.STATUS_WORDS.get(view["status"], view["status"])),
         )
         notes = render.notes_markdown(view, _)
         summary += "\n\n" + notes if notes else ""
-        if view["task"] == "recognize":
-            text = render.recognized_text(result, _) if succeeded and result else ""
-            gallery = self.pages.boxes_gallery(view, caller) if succeeded else None
-            return summary, shown, None, files or None, text, gallery
-        video = render.output_file(view, self.service, "video/", caller) if succeeded else None
-        return summary, shown, str(video) if video else None, files or None, "", None
+        for slot in results.slots(spec):
+            if slot in values and spec is not None:
+                values[slot] = results.slot_value(slot, spec, view, self.service, caller, _)
+        return detail_values(summary, shown, files or None, values)
 
     def shown(self, job_id: str | None, request: gr.Request) -> list[Any]:
-        """A recognize job shows its text and boxes, any other job its video player."""
-        text = False
+        """The players of the job's task's result (``results.slots``); a video player when none is known."""
+        visible: tuple[str, ...] = ("video",)
         if job_id:
             with contextlib.suppress(GenserveError):
-                text = self.service.get(job_id, self.pages.caller(request)).task == "recognize"
-        return [gr.Video(visible=not text), gr.Textbox(visible=text), gr.Gallery(visible=text)]
+                task = self.service.get(job_id, self.pages.caller(request)).task
+                visible = results.slots(TASKS.get(task))
+        return [gr.update(visible=slot in visible) for slot in HISTORY_SLOTS]
 
     def again(self, job_id: str | None, request: gr.Request) -> list[Any]:
         """Switch to the job's task tab with its inputs, backend and parameters filled in."""
@@ -233,6 +230,8 @@ class History:
             record = self.service.get(job_id, self.pages.caller(request))
         except GenserveError as exc:
             return [gr.skip(), render.error_markdown(exc, _, N_("Cannot run it again")), *skip_all]
+        if record.task not in self.pages.tabs:
+            return [gr.skip(), _("The {task} task is not served here.", task=record.task), *skip_all]
         filled = _("Filled the {task} tab from job `{job}`.", task=_(TASKS[record.task].title), job=job_id)
         out: list[Any] = [gr.Tabs(selected=record.task), filled]
         inputs = named_copies(self.input_files(record), record.request.get("input_names") or {})
@@ -240,7 +239,7 @@ class History:
             if task != record.task:
                 out.extend(gr.skip() for _field in tab.fields)
                 continue
-            out.extend(str(inputs[m.name][0]) if inputs.get(m.name) else None for m in TASKS[task].inputs)
+            out.extend(widget_value(m, next(iter(inputs.get(m.name) or []), None)) for m in tab.spec.inputs)
             out.extend([str(p) for p in inputs.get(name, [])[1:]] or None for name in tab.more)
             out.append(record.backend)
             params = dict(record.request.get("params") or {})
@@ -249,6 +248,13 @@ class History:
                 params["seed"] = effective["seed"]  # the same seed: the same result again
             out.extend(values_from_params(tab.specs, params))
         return out
+
+
+def detail_values(summary: str, shown: Any, files: Any, values: dict[str, Any]) -> tuple[Any, ...]:
+    """job_detail's answer: the summary, the parameters, the video, the files, the text, the boxes,
+    the image, the audio and the JSON (in this order: the first six came before the others)."""
+    video, text, boxes, image, audio, result_json = (values[slot] for slot in HISTORY_SLOTS)
+    return summary, shown, video, files, text or "", boxes, image, audio, result_json
 
 
 def short_params(params: dict[str, Any]) -> str:

@@ -18,6 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from genserve.tasks.base import N_  # "translate later": one marker for the UI's and the tasks' keys
+
 LOCALES = Path(__file__).with_name("locales")
 LANGUAGES: dict[str, str] = {"en": "English", "zh-CN": "简体中文"}
 DEFAULT = "en"
@@ -25,9 +27,7 @@ COOKIE = "genserve_lang"
 COOKIE_MAX_AGE_S = 365 * 24 * 3600
 
 
-def N_(message: str) -> str:  # gettext's name for "translate later"
-    """Mark ``message`` for the catalogues where it is defined; it is translated where shown."""
-    return message
+__all__ = ["N_", "Translator", "messages", "missing", "negotiate", "page_path"]
 
 
 def catalogue_path(lang: str) -> Path:
@@ -100,9 +100,10 @@ def page_path(lang: str, ui_path: str) -> str:
 
 def messages() -> list[str]:
     """Every text the page can show, in English: the strings wrapped in ``_``/``N_``/``t`` in the
-    UI's code, and the task specs' titles, descriptions and inputs, the Params fields' titles and
-    descriptions and the descriptions of the backends genserve ships (translated where shown; a
-    plugin's backend keeps its own words)."""
+    UI's code and in ``N_`` in genserve's own task modules (their upload suggestions), and the task
+    specs' titles, descriptions, inputs and preset names, the Params fields' titles and descriptions
+    and the descriptions of the backends genserve ships (translated where shown; a plugin's task
+    or backend keeps its own words where the catalogues lack them)."""
     from babel.messages.extract import extract_from_dir
 
     from genserve.backends.registry import backend_classes
@@ -112,13 +113,15 @@ def messages() -> list[str]:
     found: dict[str, None] = {}
     keywords = {"_": None, "N_": None, "t": None}
     here = Path(__file__).parent
-    for _file, _line, message, _comments, _context in extract_from_dir(
-        here, method_map=[("*.py", "python")], keywords=keywords
-    ):
-        if isinstance(message, str) and message:
-            found[message] = None
+    task_modules = here.parent / "tasks"
+    for folder, marks in ((here, keywords), (task_modules, {"N_": None})):
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            folder, method_map=[("*.py", "python")], keywords=marks
+        ):
+            if isinstance(message, str) and message:
+                found[message] = None
     for spec in TASKS.values():
-        found.update(dict.fromkeys([spec.title, spec.description]))
+        found.update(dict.fromkeys([spec.title, spec.description, *spec.presets]))
         for media in spec.inputs:
             found.update(dict.fromkeys([media.name.capitalize(), media.description, media.kind]))
         for widget in form_specs(spec.params_model):

@@ -260,3 +260,15 @@ def draw_text_boxes(image_path: Path, text_blocks: list[dict[str, Any]]) -> Any:
         draw.rectangle((x, y, x + tag_w, y + tag_h), fill=(255, 40, 40))
         draw.text((x + pad - left, y + pad - top), str(i), fill=(255, 255, 255), font=font)
     return image
+
+
+def suggestion_markdown(suggestion: Any, t: Translator = ENGLISH) -> str:
+    """A task's upload suggestion (a ``genserve.tasks.Suggestion``) with its reason and what
+    accepting it sets; its title and reason are message keys, translated here."""
+    changes = ", ".join(f"{k} = {v!r}" for k, v in suggestion.params.items())
+    return t(
+        "**Suggestion: {title}.** {reason} Accepting sets {changes}.",
+        title=t(suggestion.title),
+        reason=t(suggestion.reason, **suggestion.values),
+        changes=changes,
+    )

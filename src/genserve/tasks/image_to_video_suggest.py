@@ -1,16 +1,17 @@
-"""A suggestion after an upload: look at the image and propose parameters that suit it.
+"""image-to-video's suggestion after an upload: look at the image and propose a camera motion (or a
+resolution) that suits its shape.
 
-It is only a proposal, shown with its reason; the form changes when the user accepts it.
+It is only a proposal, shown with its reason; a form changes when its user accepts it. The titles
+and reasons are English message keys marked with ``N_`` (the web UI's catalogues list them).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from genserve.errors import GenserveError
-from genserve.webui.i18n import N_, Translator
+from genserve.tasks.base import N_, Suggestion
 
 # NOTE: aspect thresholds. 4:5 and taller reads as a portrait (phone photos, people); 16:10 and
 # wider as a landscape (scenery, banners), where a slow pan shows the width a zoom would crop.
@@ -19,28 +20,10 @@ LANDSCAPE_MIN_ASPECT = 1.6
 SMALL_SHORT_SIDE = 384
 
 
-@dataclass(frozen=True)
-class Suggestion:
-    title: str  # a catalogue key (English)
-    reason: str  # a catalogue key, formatted with ``values``
-    params: dict[str, Any] = field(default_factory=dict)
-    values: dict[str, Any] = field(default_factory=dict)
-
-    def describe(self, t: Translator | None = None) -> str:
-        t = t or Translator()
-        changes = ", ".join(f"{k} = {v!r}" for k, v in self.params.items())
-        return t(
-            "**Suggestion: {title}.** {reason} Accepting sets {changes}.",
-            title=t(self.title),
-            reason=t(self.reason, **self.values),
-            changes=changes,
-        )
-
-
-def suggest(task: str, width: int, height: int, face: bool = False) -> Suggestion | None:
-    """A suggestion for an image of ``width`` x ``height`` in ``task`` (``face``: a face was found
-    in it), or None when none fits."""
-    if task != "image-to-video" or width <= 0 or height <= 0:
+def suggest(width: int, height: int, face: bool = False) -> Suggestion | None:
+    """A suggestion for an image of ``width`` x ``height`` (``face``: a face was found in it), or
+    None when none fits."""
+    if width <= 0 or height <= 0:
         return None
     aspect = width / height
     if aspect <= PORTRAIT_MAX_ASPECT or (face and aspect < LANDSCAPE_MIN_ASPECT):
@@ -82,7 +65,7 @@ def suggest(task: str, width: int, height: int, face: bool = False) -> Suggestio
     return None
 
 
-def suggest_for_file(task: str, path: str | Path | None) -> Suggestion | None:
+def suggest_for_file(path: str | Path | None) -> Suggestion | None:
     """:func:`suggest` for an uploaded file (None when there is no file or it is not an image)."""
     if not path:
         return None
@@ -94,7 +77,7 @@ def suggest_for_file(task: str, path: str | Path | None) -> Suggestion | None:
     except (OSError, UnidentifiedImageError):
         return None
     width, height = upright.size
-    return suggest(task, width, height, face=task == "image-to-video" and has_face(upright))
+    return suggest(width, height, face=has_face(upright))
 
 
 def has_face(image: Any) -> bool:
