@@ -428,3 +428,22 @@ def test_a_tabs_inputs_result_and_presets_come_from_its_spec(
         running.submission(tab, [None, str(sample_image), ""], None, [False], None)
     assert "upload a video in the Clip box" in refused.value.message
     assert "script" not in running.submission(tab, [str(sample_image)] * 2 + [" "], None, [False], None).files
+
+
+def test_a_tasks_own_suggestion_is_shown_and_a_failing_one_is_not(
+    settings: Settings, kinds_task: tasks.TaskSpec, sample_image: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pages = Pages(Service(settings, run_jobs=False))
+
+    def louder(path: Path) -> tasks.Suggestion:
+        return tasks.Suggestion("louder", "The clip {name} is quiet.", {"loud": True}, {"name": path.name})
+
+    text, button, params = pages._suggest(dataclasses.replace(kinds_task, suggest=louder), str(sample_image))
+    assert text.visible is True and "louder" in text.value and f"{sample_image.name} is quiet" in text.value
+    assert button.visible is True and params == {"loud": True}
+
+    def broken(path: Path) -> tasks.Suggestion:
+        raise RuntimeError("no decoder")
+
+    text, button, params = pages._suggest(dataclasses.replace(kinds_task, suggest=broken), str(sample_image))
+    assert text.visible is False and params == {} and "no decoder" in caplog.text

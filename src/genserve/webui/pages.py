@@ -10,6 +10,7 @@ the same queue the REST API feeds; the tab then follows the job's record (``runn
 from __future__ import annotations
 
 import html
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ from genserve.webui.presets import preset
 from genserve.webui.running import TaskTab
 
 __all__ = ["Pages", "TaskTab", "slug"]
+
+log = logging.getLogger("genserve.webui")
 
 
 def _skip_api(_self: Any) -> bool:
@@ -160,7 +163,7 @@ class Pages:
                 outputs = [results.make_slot(slot, results.elem_id(spec, slot), self.t) for slot in tab.slots]
 
         # the suggestion: shown after an upload of the first input, applied only when accepted
-        if spec.suggest is not None and spec.inputs:
+        if spec.suggest is not None and spec.inputs and spec.inputs[0].kind != "text":
             tab.media[0].change(
                 lambda path: self._suggest(spec, path),
                 inputs=tab.media[0],
@@ -224,7 +227,12 @@ class Pages:
     # --- handlers ------------------------------------------------------------------------------
 
     def _suggest(self, spec: TaskSpec, path: str | None) -> tuple[Any, Any, dict[str, Any]]:
-        found = spec.suggest(Path(path)) if spec.suggest is not None and path else None
+        found = None
+        if spec.suggest is not None and path:
+            try:
+                found = spec.suggest(Path(path))
+            except Exception:  # a task's suggestion is a courtesy: its failure must not break the page
+                log.exception("the %s task's upload suggestion failed", spec.name)
         if found is None:
             return gr.Markdown(visible=False), gr.Button(visible=False), {}
         return (
