@@ -11,11 +11,11 @@ import typer
 
 from genserve import __version__
 from genserve.commands import console
-from genserve.commands.job_options import PromptOpt, SetOpt, TaskCommand, job_params
+from genserve.commands.job_options import PromptOpt, SetOpt, TaskCommandsGroup, job_params, task_command
 from genserve.config import get_settings
 from genserve.errors import GenserveError, exit_code_of
 
-app = console.new_typer(name="genserve")
+app = console.new_typer(name="genserve", cls=TaskCommandsGroup)
 
 
 def _print_version(value: bool) -> None:
@@ -67,7 +67,7 @@ def run(
         console.warning(warning)
 
 
-app.command("run")(TaskCommand(run))
+task_command("run", run)
 
 
 @app.command()

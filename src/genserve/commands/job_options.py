@@ -14,9 +14,12 @@ import inspect
 import keyword
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import typer
+from typer.core import TyperGroup
+from typer.main import get_command_from_info
+from typer.models import CommandInfo
 
 from genserve.errors import InvalidInput
 
@@ -132,6 +135,37 @@ class TaskCommand:
         for name, path in parse_named_files(input or []):
             files.setdefault(name, []).append(path)
         self.func(task=task, inputs=files, **options)
+
+
+class TaskCommandsGroup(TyperGroup):
+    """The root group: `run` and `submit` are built when they are called (or listed by --help), so
+    loading the tasks and plugins their options come from costs nothing to the other commands."""
+
+    builders: ClassVar[dict[str, Callable[..., None]]] = {}
+
+    # typer's click (typer._click) types its Context and Command: these overrides take any
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*[n for n in self.builders if n not in self.commands], *super().list_commands(ctx)]
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] not in self.commands and args[0] not in self.builders:
+            for name in self.builders:  # a mistyped command: "Did you mean" weighs every name
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        func = self.builders.get(cmd_name)
+        if func is not None and cmd_name not in self.commands:
+            info = CommandInfo(name=cmd_name, callback=TaskCommand(func))
+            command = get_command_from_info(info, pretty_exceptions_short=False, rich_markup_mode=None)
+            self.add_command(command)
+        return super().get_command(ctx, cmd_name)
+
+
+def task_command(name: str, func: Callable[..., None]) -> None:
+    """Add a command of the root group whose task argument and input options are derived from the
+    registered tasks (``func`` takes ``task`` and ``inputs``: input name -> files)."""
+    TaskCommandsGroup.builders[name] = func
 
 
 def parse_named_files(pairs: list[str]) -> list[tuple[str, Path]]:

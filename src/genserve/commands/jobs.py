@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from genserve.commands import console
-from genserve.commands.job_options import PromptOpt, SetOpt, TaskCommand, job_params
+from genserve.commands.job_options import PromptOpt, SetOpt, job_params, task_command
 from genserve.errors import GenserveError, InvalidInput, exit_code_of
 
 ServerOpt = Annotated[str | None, typer.Option("--server", help="Server URL (default GENSERVE_SERVER_URL)")]
@@ -240,5 +240,5 @@ def download(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("submit")(TaskCommand(submit))
+    task_command("submit", submit)
     app.add_typer(jobs_app, name="jobs")
