@@ -1,6 +1,7 @@
 """README's "Adding a task", as written: its module saved to a file and named in GENSERVE_PLUGINS,
 with no other file changed, gives a task that `genserve backends` lists, `genserve run` runs,
-`POST /v1/<task>` serves, OpenAPI documents and the web UI shows as a tab."""
+`POST /v1/<task>` serves, OpenAPI documents, the web UI shows as a tab that runs it, and a batch
+manifest runs."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from gradio_client import Client as GradioClient
+from gradio_client import handle_file
 from live_server import GENSERVE, ROOT, LiveServer
 from PIL import Image
 
@@ -140,10 +143,24 @@ def test_rest_route_openapi_and_web_ui_tab(server: LiveServer, picture: Path) ->
         described = client.get("/v1/backends").json()["tasks"]["mirror"]
         assert described["output"] == "image" and described["inputs"][0]["kind"] == "image"
 
+        # the web UI: a tab titled with the task's title, the image input and an image result
         config = client.get("/ui/config").json()
-        tabs = [c for c in _components(config) if c.get("type") == "tabitem"]
-        labels = {c.get("props", {}).get("label") for c in tabs}
-        assert "Mirror" in labels, labels
+        page = {
+            c["props"]["elem_id"]: {**c["props"], "component": c["type"]}
+            for c in _components(config)
+            if c.get("props", {}).get("elem_id")
+        }
+        assert page["tab-mirror"]["label"] == "Mirror"
+        assert page["mirror-image"]["component"] == "image"
+        assert page["mirror-result-image"]["component"] == "image"
+        assert page["mirror-param-vertical"]["component"] == "checkbox"
+
+    ui = GradioClient(f"{server.url}/ui/", verbose=False)
+    status, notes, job_id, image = ui.predict(
+        handle_file(str(picture)), "pil-mirror", False, api_name="/run_mirror"
+    )
+    assert status.startswith("Done") and job_id, notes
+    assert np.array_equal(np.asarray(Image.open(image).convert("RGB")), mirrored(picture))
 
 
 def test_a_batch_of_the_task_shows_its_images(
