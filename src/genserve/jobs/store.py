@@ -1,7 +1,7 @@
 """The job store: jobs, their status history and events, in SQL (SQLite WAL by default, PostgreSQL by URL).
 
 The store is the truth every executor and door shares. Every change of a job is one conditional
-update (:meth:`JobStore._transition`), so a job is claimed by one worker at a time and finished at
+update (:mod:`~genserve.jobs.transition`), so a job is claimed by one worker at a time and finished at
 most once: ``finish`` is fenced by the attempt number the claim handed out, and a stale worker's
 late answer is refused. Reading (:mod:`~genserve.jobs.listing`), the events
 (:mod:`~genserve.jobs.event_log`), the webhook outbox (:mod:`~genserve.jobs.outbox`) and the workers
@@ -10,10 +10,7 @@ table (:mod:`~genserve.jobs.worker_table`) live in modules of their own; JobStor
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -30,42 +27,16 @@ from genserve.jobs.listing import JobListing
 from genserve.jobs.outbox import WebhookOutbox
 from genserve.jobs.record import JobRecord
 from genserve.jobs.schema import EVENTS, JOBS, OUTBOX
+from genserve.jobs.transition import PLUS_ONE, transition
 from genserve.jobs.worker_table import WorkerTable
 from genserve.tasks.base import JobStatus
 
 __all__ = ["CancelOutcome", "JobRecord", "JobStore", "database_url"]
 
-EventData = dict[str, Any] | Callable[[JobRecord], dict[str, Any]]
-PLUS_ONE: Any = object()  # a transition's value: the column's value plus one (the attempt of a claim)
-
 # NOTE: the hot statements are built once and run with parameters: building one per call (its
 # clauses and SQLAlchemy's cache key for it) cost more than the database's own work on a tiny job
 GET_JOB = JOBS.select().where(JOBS.c.id == sa.bindparam("job_id"))
 INSERT_JOB = JOBS.insert()
-
-
-@functools.lru_cache(maxsize=64)
-def _update(
-    keys: tuple[str, ...], bumped: tuple[str, ...], nulled: tuple[str, ...], fenced: bool, returning: bool
-) -> Any:
-    """``UPDATE jobs SET <keys>, <bumped> + 1, <nulled> = NULL WHERE id, status [, attempt]
-    [RETURNING *]``, built once per shape; values are parameters ``v_<column>``, conditions ``w_*``."""
-    where = [JOBS.c.id == sa.bindparam("w_id"), JOBS.c.status == sa.bindparam("w_status")]
-    if fenced:
-        where.append(JOBS.c.attempt == sa.bindparam("w_attempt"))
-    values: dict[str, Any] = {k: sa.bindparam(f"v_{k}", type_=JOBS.c[k].type) for k in keys}
-    values.update({k: JOBS.c[k] + 1 for k in bumped})
-    values.update({k: sa.null() for k in nulled})
-    statement = JOBS.update().where(*where).values(values)
-    return statement.returning(*JOBS.c) if returning else statement
-
-
-@dataclass(frozen=True)
-class Moved:
-    """A transition that happened: the job after it (when the event needed it) and its event."""
-
-    record: JobRecord | None
-    event: Event | None
 
 
 class CancelOutcome(StrEnum):
@@ -140,48 +111,6 @@ class JobStore:
 
     # --- transitions ---------------------------------------------------------------------------
 
-    def _transition(
-        self,
-        conn: sa.Connection,
-        job_id: str,
-        *,
-        status: str,
-        values: dict[str, Any],
-        at: float,
-        attempt: int | None = None,
-        event: str | None = None,
-        data: EventData | None = None,
-        hooked: bool | None = None,
-    ) -> Moved | None:
-        """The one way a job changes: ``values`` are set only while the job is in ``status`` (and, for
-        a worker's own job, at ``attempt``), and ``event`` is written in the same transaction. None
-        when the job was not there (another worker took it, it finished, it was canceled).
-
-        ``data`` may be a function of the job after the change (the update returns the row for it).
-        A value may be :data:`PLUS_ONE`: the column's value plus one."""
-        shape: dict[str, list[str]] = {"plain": [], "bumped": [], "nulled": []}
-        for key, value in values.items():
-            kind = "bumped" if value is PLUS_ONE else "nulled" if value is None else "plain"
-            shape[kind].append(key)  # NOTE: None is SQL NULL (a JSON column would store 'null')
-        params = {f"v_{k}": values[k] for k in shape["plain"]}
-        params.update(w_id=job_id, w_status=status)
-        if attempt is not None:
-            params["w_attempt"] = attempt
-        statement = _update(*(tuple(sorted(shape[k])) for k in shape), attempt is not None, callable(data))
-        result = conn.execute(statement, params)
-        record = None
-        if callable(data):
-            row = result.first()
-            if row is None:
-                return None
-            record = JobRecord.from_row(row)
-            data = data(record)
-            hooked = record.webhook_url is not None if hooked is None else hooked
-        elif result.rowcount != 1:
-            return None
-        written = self.log.write(conn, job_id, event, data or {}, at, hooked) if event else None
-        return Moved(record, written)
-
     def claim(self, job_id: str, worker: str, lease_s: float) -> tuple[JobRecord, Event] | None:
         """queued -> running for this worker; None when someone else took it or it was canceled."""
         now = self.clock.now()
@@ -193,8 +122,9 @@ class JobStore:
             "started_at": now,
         }
         with begin(self.engine) as conn:
-            moved = self._transition(
+            moved = transition(
                 conn,
+                self.log,
                 job_id,
                 status="queued",
                 values=values,
@@ -211,7 +141,9 @@ class JobStore:
         now = self.clock.now()
         with begin(self.engine) as conn:
             values = {"lease_until": now + lease_s}
-            moved = self._transition(conn, job_id, status="running", attempt=attempt, values=values, at=now)
+            moved = transition(
+                conn, self.log, job_id, status="running", attempt=attempt, values=values, at=now
+            )
             if moved is None:
                 return None
             return bool(
@@ -228,8 +160,9 @@ class JobStore:
         hooked: bool | None = None,
     ) -> Event | None:
         with begin(self.engine) as conn:
-            moved = self._transition(
+            moved = transition(
                 conn,
+                self.log,
                 job_id,
                 status="running",
                 attempt=attempt,
@@ -265,8 +198,9 @@ class JobStore:
         }
         data = {"status": str(status), "error": error, "message": message, **(summary or {})}
         with begin(self.engine) as conn:
-            moved = self._transition(
+            moved = transition(
                 conn,
+                self.log,
                 job_id,
                 status="running",
                 attempt=attempt,
@@ -290,13 +224,13 @@ class JobStore:
         }
         data = {"status": "canceled", "error": "canceled", "message": "canceled while queued"}
         with begin(self.engine) as conn:
-            moved = self._transition(
-                conn, job_id, status="queued", values=values, at=now, event="completed", data=data
+            moved = transition(
+                conn, self.log, job_id, status="queued", values=values, at=now, event="completed", data=data
             )
             if moved is not None:
                 return CancelOutcome.CANCELED, moved.event
             asked = {"cancel_requested": True}
-            if self._transition(conn, job_id, status="running", values=asked, at=now) is not None:
+            if transition(conn, self.log, job_id, status="running", values=asked, at=now) is not None:
                 return CancelOutcome.REQUESTED, None
             status = conn.execute(sa.select(JOBS.c.status).where(JOBS.c.id == job_id)).scalar_one_or_none()
         if status is None:
@@ -327,8 +261,8 @@ class JobStore:
             if not requeue:
                 values["result"] = {"job_id": job_id, **data}
             with begin(self.engine) as conn:
-                moved = self._transition(
-                    conn, job_id, status="running", values=values, at=now, event=event, data=data
+                moved = transition(
+                    conn, self.log, job_id, status="running", values=values, at=now, event=event, data=data
                 )
             if moved is not None and moved.event is not None:
                 events.append(moved.event)

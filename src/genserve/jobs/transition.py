@@ -1,0 +1,89 @@
+"""The one way a job changes in the store: a conditional ``UPDATE jobs ... WHERE id AND status [AND
+attempt]``, its row count (or returned row) deciding whether it happened, and the event that records
+it written in the same transaction. Claim, heartbeat, progress, finish, cancel and recovery are each
+one call of :func:`transition` (see :class:`genserve.jobs.store.JobStore`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from genserve.jobs.event_log import EventLog
+from genserve.jobs.events import Event
+from genserve.jobs.record import JobRecord
+from genserve.jobs.schema import JOBS
+
+EventData = dict[str, Any] | Callable[[JobRecord], dict[str, Any]]
+PLUS_ONE: Any = object()  # a transition's value: the column's value plus one (the attempt of a claim)
+
+
+@functools.lru_cache(maxsize=64)
+def _update(
+    keys: tuple[str, ...], bumped: tuple[str, ...], nulled: tuple[str, ...], fenced: bool, returning: bool
+) -> Any:
+    """``UPDATE jobs SET <keys>, <bumped> + 1, <nulled> = NULL WHERE id, status [, attempt]
+    [RETURNING *]``, built once per shape; values are parameters ``v_<column>``, conditions ``w_*``."""
+    where = [JOBS.c.id == sa.bindparam("w_id"), JOBS.c.status == sa.bindparam("w_status")]
+    if fenced:
+        where.append(JOBS.c.attempt == sa.bindparam("w_attempt"))
+    values: dict[str, Any] = {k: sa.bindparam(f"v_{k}", type_=JOBS.c[k].type) for k in keys}
+    values.update({k: JOBS.c[k] + 1 for k in bumped})
+    values.update({k: sa.null() for k in nulled})
+    statement = JOBS.update().where(*where).values(values)
+    return statement.returning(*JOBS.c) if returning else statement
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A transition that happened: the job after it (when the event needed it) and its event."""
+
+    record: JobRecord | None
+    event: Event | None
+
+
+def transition(
+    conn: sa.Connection,
+    log: EventLog,
+    job_id: str,
+    *,
+    status: str,
+    values: dict[str, Any],
+    at: float,
+    attempt: int | None = None,
+    event: str | None = None,
+    data: EventData | None = None,
+    hooked: bool | None = None,
+) -> Moved | None:
+    """The one way a job changes: ``values`` are set only while the job is in ``status`` (and, for
+    a worker's own job, at ``attempt``), and ``event`` is written (by ``log``) in the same transaction. None
+    when the job was not there (another worker took it, it finished, it was canceled).
+
+    ``data`` may be a function of the job after the change (the update returns the row for it).
+    A value may be :data:`PLUS_ONE`: the column's value plus one."""
+    shape: dict[str, list[str]] = {"plain": [], "bumped": [], "nulled": []}
+    for key, value in values.items():
+        kind = "bumped" if value is PLUS_ONE else "nulled" if value is None else "plain"
+        shape[kind].append(key)  # NOTE: None is SQL NULL (a JSON column would store 'null')
+    params = {f"v_{k}": values[k] for k in shape["plain"]}
+    params.update(w_id=job_id, w_status=status)
+    if attempt is not None:
+        params["w_attempt"] = attempt
+    statement = _update(*(tuple(sorted(shape[k])) for k in shape), attempt is not None, callable(data))
+    result = conn.execute(statement, params)
+    record = None
+    if callable(data):
+        row = result.first()
+        if row is None:
+            return None
+        record = JobRecord.from_row(row)
+        data = data(record)
+        hooked = record.webhook_url is not None if hooked is None else hooked
+    elif result.rowcount != 1:
+        return None
+    written = log.write(conn, job_id, event, data or {}, at, hooked) if event else None
+    return Moved(record, written)
