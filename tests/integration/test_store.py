@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from genserve.clock import ManualClock
 from genserve.config import Settings
 from genserve.errors import Conflict, InvalidInput
+from genserve.jobs import database
 from genserve.jobs.store import CancelOutcome, JobRecord, JobStore, database_url
 from genserve.tasks.base import JobStatus
 
@@ -313,3 +314,24 @@ def test_sqlite_writers_of_one_process_queue_in_genserve_not_in_sqlites_busy_han
         assert store.count(JobStatus.succeeded) == 200
     finally:
         store.close()
+
+
+def test_postgresql_connections_idle_a_while_are_checked_before_use(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool pings a connection that sat idle (here: any) before handing it out, so a database
+    that dropped it (a restart, a proxy's idle timeout) costs a reconnect, not a failed request."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no server to lose the connection")
+    monkeypatch.setattr(database, "IDLE_PING_S", 0.0)
+    store.create(_job("kept"))
+    with store.engine.connect() as conn:
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    admin = sa.create_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+    finally:
+        admin.dispose()
+    found = store.get("kept")  # on the pooled connection the server closed: pinged, replaced
+    assert found is not None and found.id == "kept"

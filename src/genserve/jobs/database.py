@@ -4,9 +4,11 @@ and the Alembic migrations that bring it to the schema of :mod:`genserve.jobs.sc
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +57,33 @@ def create_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-    else:
-        kwargs["pool_pre_ping"] = True
     engine = sa.create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         _SQLITE_WRITERS[engine] = threading.RLock()
+    else:
+        sa.event.listen(engine, "checkout", partial(_ping_if_idle, engine.dialect))
     return engine
+
+
+IDLE_PING_S = 5.0  # a pooled connection unused this long is pinged before it is handed out
+
+
+def _ping_if_idle(dialect: Any, dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    """A pooled connection idle for ``IDLE_PING_S`` is checked first (a database restarted since is
+    then met with a fresh connection, not an error); one in steady use is not pinged at every
+    checkout, which cost a round trip per transaction (``pool_pre_ping``). A connection that breaks
+    between two uses is invalidated by its first error, with the rest of the pool."""
+    now = time.monotonic()
+    idle = now - record.info.get("checked_out_at", now - IDLE_PING_S - 1)
+    record.info["checked_out_at"] = now
+    if idle > IDLE_PING_S:
+        try:
+            alive = dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise sa.exc.DisconnectionError(f"pooled connection is gone: {exc}") from exc
+        if not alive:
+            raise sa.exc.DisconnectionError("pooled connection is gone")
 
 
 def migrate(engine: Engine) -> None:
