@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import typer
 
-from genserve import __version__
+from genserve import __version__, plugins
 from genserve.commands import console
 from genserve.commands.job_options import PromptOpt, SetOpt, TaskCommandsGroup, job_params, task_command
 from genserve.config import get_settings
@@ -140,23 +141,37 @@ def version() -> None:
     typer.echo(__version__)
 
 
-# Modules that add commands to the app: each has ``register(app: typer.Typer) -> None``.
-# One line per module; keeps this file a thin table of doors.
-COMMAND_MODULES: tuple[str, ...] = (
-    "genserve.commands.models",
-    "genserve.commands.gate",
-    "genserve.commands.serve",
-    "genserve.commands.jobs",
-    "genserve.commands.batch",
-    "genserve.commands.worker",
+def _command_adder(obj: Any) -> Callable[[typer.Typer], None]:
+    if not callable(obj):
+        raise TypeError(f"{obj!r} is not a function that adds commands: register(app: typer.Typer)")
+    return cast(Callable[[typer.Typer], None], obj)
+
+
+# Functions that add commands to the app, ``register(app: typer.Typer) -> None``: genserve's own
+# (one line per module) and a package's, through the entry-point group ``genserve.commands``.
+COMMANDS: plugins.Registry[Callable[[typer.Typer], None]] = plugins.Registry(
+    "command",
+    "genserve.commands",
+    {
+        "models": "genserve.commands.models:register",
+        "gate": "genserve.commands.gate:register",
+        "serve": "genserve.commands.serve:register",
+        "jobs": "genserve.commands.jobs:register",
+        "batch": "genserve.commands.batch:register",
+        "worker": "genserve.commands.worker:register",
+    },
+    accept=_command_adder,
 )
 
 
 def _register_commands() -> None:
-    import importlib
-
-    for module in COMMAND_MODULES:
-        importlib.import_module(module).register(app)
+    for name, add in COMMANDS.items():
+        try:
+            add(app)
+        except Exception as exc:  # a plugin's broken command must not take the CLI down
+            if COMMANDS.is_builtin(name):
+                raise
+            plugins.note_broken("command", name, repr(add), exc)
 
 
 _register_commands()

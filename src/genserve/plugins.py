@@ -48,7 +48,8 @@ _IMPORTED: set[str] = set()
 _LOCK = threading.RLock()
 
 
-def _note_broken(kind: str, name: str, source: str, exc: BaseException) -> None:
+def note_broken(kind: str, name: str, source: str, exc: BaseException) -> None:
+    """Log a plugin that failed to load (or to register) and keep it for :func:`broken`."""
     reason = f"{type(exc).__name__}: {exc}"
     log.warning("the %s plugin %r (%s) failed to load: %s", kind, name, source, reason)
     _BROKEN[(kind, name)] = BrokenPlugin(kind, name, source, reason)
@@ -112,6 +113,10 @@ class Registry(MutableMapping[str, T], Generic[T]):
             self._entries.pop(name, None)
             self._runtime.pop(name, None)
 
+    def is_builtin(self, name: str) -> bool:
+        """Whether ``name`` is one of genserve's own entries."""
+        return name in self._builtin
+
     def reset(self) -> None:
         """Load genserve's own and the entry points again on next use (tests); what code registered
         stays registered."""
@@ -140,7 +145,7 @@ class Registry(MutableMapping[str, T], Generic[T]):
                     if not isinstance(obj, ModuleType):  # a module registered its entries itself
                         self._entries[ep.name] = self._accept(obj)
                 except Exception as exc:  # a broken plug-in must not take the service down
-                    _note_broken(self.kind, ep.name, ep.value, exc)
+                    note_broken(self.kind, ep.name, ep.value, exc)
             self._entries.update(self._runtime)
 
     # --- the mapping (``registry[name] = obj`` registers, ``del registry[name]`` unregisters) --
@@ -186,7 +191,7 @@ def import_plugins(modules: str) -> list[str]:
         try:
             importlib.import_module(module)
         except Exception as exc:
-            _note_broken("module", module, module, exc)
+            note_broken("module", module, module, exc)
             continue
         done.append(module)
     return done

@@ -136,3 +136,54 @@ def test_tasks_come_from_the_entry_point_group(task_dist: Path) -> None:
     assert "not-a-task" not in TASKS
     (found,) = [b for b in plugins.broken() if b.name == "not-a-task"]
     assert found.kind == "task" and "is not a genserve TaskSpec" in found.reason
+
+
+def test_a_package_adds_cli_commands_and_a_broken_one_is_listed(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    (tmp_path / "gs_cli_plugin.py").write_text(
+        textwrap.dedent(
+            """
+            import typer
+
+            def register(app: typer.Typer) -> None:
+                @app.command()
+                def hello(name: str = "world") -> None:
+                    '''Say hello.'''
+                    typer.echo(f"hello {name}")
+
+            def boom(app: typer.Typer) -> None:
+                raise RuntimeError("needs a newer genserve")
+            """
+        )
+    )
+    dist = tmp_path / "gs_cli_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: gs-cli-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[genserve.commands]\nhello = gs_cli_plugin:register\nboom = gs_cli_plugin:boom\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    said = subprocess.run(
+        [sys.executable, "-m", "genserve", "hello", "--name", "genserve"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert said.returncode == 0, said.stderr
+    assert said.stdout.strip() == "hello genserve"
+    listed = subprocess.run(
+        [sys.executable, "-m", "genserve", "backends", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    import json
+
+    (broken,) = [row for row in json.loads(listed.stdout) if row.get("broken")]
+    assert broken["kind"] == "command" and broken["name"] == "boom"
+    assert "needs a newer genserve" in broken["reason"]
