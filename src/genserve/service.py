@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,9 @@ class Service(Watching):
         self.send_webhooks = webhooks  # a worker sends none: the API processes deliver the outbox
         if webhooks:
             self.bus.listeners.append(self.webhooks.on_event)
+        # NOTE: waiting submits run here, not on the event loop's default threads: such a thread
+        # may go on to run its job (run_here), and jobs must not starve the loop's other calls
+        self.submit_threads = ThreadPoolExecutor(self.settings.workers + 16, "genserve-submit")
         self.started = False
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -83,6 +87,7 @@ class Service(Watching):
     def stop(self) -> None:
         if self.executor is not None:
             self.executor.stop()
+        self.submit_threads.shutdown(wait=False, cancel_futures=True)
         self.webhooks.close()
         self.store.close()
         self.started = False

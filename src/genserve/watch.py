@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import queue
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from genserve.caller import Caller
@@ -50,6 +52,7 @@ class Watching:
     clock: Clock  # waits and watches end on it
     bus: EventBus
     executor: Executor | None
+    submit_threads: ThreadPoolExecutor  # the threads of waiting submits (they may run their job)
 
     if TYPE_CHECKING:
 
@@ -137,7 +140,8 @@ class Watching:
             loop.call_soon_threadsafe(_settle, committed, record)
 
         with self.bus.subscribe_async(job_id) as events:
-            thread = asyncio.ensure_future(asyncio.to_thread(self._submit, sub, job_id, False, on_committed))
+            submit = partial(self._submit, sub, job_id, False, on_committed)
+            thread = loop.run_in_executor(self.submit_threads, submit)
             thread.add_done_callback(_retrieved)
             await asyncio.wait((committed, thread), return_when=asyncio.FIRST_COMPLETED)
             record = committed.result() if committed.done() else thread.result()[0]
