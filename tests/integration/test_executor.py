@@ -22,7 +22,7 @@ from genserve.errors import Conflict
 from genserve.jobs import prepared as prepared_module
 from genserve.jobs.artifacts import artifact_store
 from genserve.jobs.events import EventBus
-from genserve.jobs.executor import LocalExecutor
+from genserve.jobs.local_executor import LocalExecutor
 from genserve.jobs.prepared import PreparedJobs, decoded_bytes
 from genserve.jobs.request import PreparedJob
 from genserve.jobs.store import JobRecord, JobStore

@@ -22,7 +22,8 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from genserve.clock import Clock
 from genserve.config import Settings
-from genserve.jobs.executor import execute_job, heartbeat_interval, worker_name
+from genserve.jobs.execute import execute_job
+from genserve.jobs.executor import heartbeat_interval, worker_name
 from genserve.jobs.record import JobRecord
 from genserve.jobs.runner import BackendCache
 from genserve.tasks.base import JobStatus
