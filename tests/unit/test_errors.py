@@ -22,7 +22,9 @@ from genserve.errors import (
     missing_extra,
 )
 
-CLASSES = all_error_classes(GenserveError)
+# the classes of the table: genserve.errors' own (a module may refine one, e.g. a manifest's
+# InvalidInput that lists every broken row, and keeps its code)
+CLASSES = [cls for cls in all_error_classes(GenserveError) if cls.__module__ == errors.__name__]
 
 
 def _documented() -> dict[str, tuple[int, int]]:
@@ -44,6 +46,14 @@ def test_every_class_has_its_own_code_and_an_error_status() -> None:
     for cls in CLASSES:
         assert 400 <= cls.http_status <= 599 and cls.exit_code not in (0, 130), cls.__name__
         assert re.fullmatch(r"[a-z_]+", cls.code), cls.code
+
+
+def test_a_refinement_elsewhere_keeps_its_table_class_code() -> None:
+    """Another module's subclass (imported here) answers as the table's class it refines."""
+    from genserve.batch.rows import ManifestInvalid
+
+    assert ManifestInvalid.code == InvalidInput.code and error_class(ManifestInvalid.code) is InvalidInput
+    assert all(error_class(cls.code) in CLASSES for cls in all_error_classes(GenserveError))
 
 
 def test_the_callers_mistakes_are_invalid_input_and_exit_2() -> None:
