@@ -122,8 +122,7 @@ class Service(Watching):
         finally:
             for uploads in sub.files.values():  # whatever was not moved into the artifact store
                 for upload in uploads:
-                    if not upload.stored:
-                        upload.path.unlink(missing_ok=True)
+                    upload.discard()
 
     def _submit_inner(
         self,
@@ -153,7 +152,7 @@ class Service(Watching):
         names: dict[str, list[str]] = {}
         for name, uploads in sub.files.items():
             for i, upload in enumerate(uploads):
-                ref = self.artifacts.put_input(job_id, name, i, upload.path, Path(upload.filename).suffix)
+                ref = self.artifacts.put_input(job_id, name, i, upload.content, Path(upload.filename).suffix)
                 upload.stored = True
                 refs.setdefault(name, []).append(ref)
                 names.setdefault(name, []).append(client_filename(upload.filename, name))

@@ -7,6 +7,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,39 @@ from genserve.names import JOB_ID_RE, check_field_name, check_line, client_filen
 PRIORITY_MIN, PRIORITY_MAX = -100, 100
 
 
+IN_MEMORY_MAX = 1 << 20  # NOTE: an upload up to this size is held in memory: no file until it is stored
+
+
 @dataclass
 class Upload:
-    """One uploaded file: where it lies now (the service moves it) and the client's name for it."""
+    """One uploaded file and the client's name for it: a file the service moves into the artifact
+    store, or (``path`` None) its ``data``, when a door holds a small upload in memory."""
 
-    path: Path
+    path: Path | None
     filename: str
-    stored: bool = False  # moved into the artifact store
+    stored: bool = False  # moved (or written) into the artifact store
+    data: bytes | None = None
+
+    @property
+    def content(self) -> Path | bytes:
+        """What the artifact store keeps: the bytes, or the file to move."""
+        if self.data is not None:
+            return self.data
+        assert self.path is not None, "an upload is a file or bytes"
+        return self.path
+
+    def chunks(self) -> Iterator[bytes]:
+        if self.data is not None:
+            yield self.data
+            return
+        assert self.path is not None, "an upload is a file or bytes"
+        with self.path.open("rb") as fh:
+            yield from iter(lambda: fh.read(1 << 20), b"")
+
+    def discard(self) -> None:
+        """Remove its file, unless the artifact store has it now."""
+        if self.path is not None and not self.stored:
+            self.path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -53,9 +80,8 @@ class Submission:
         for name in sorted(self.files):
             for upload in self.files[name]:
                 digest.update(name.encode())
-                with upload.path.open("rb") as fh:
-                    for chunk in iter(lambda: fh.read(1 << 20), b""):
-                        digest.update(chunk)
+                for chunk in upload.chunks():
+                    digest.update(chunk)
         return digest.hexdigest()
 
 
@@ -108,8 +134,13 @@ def check_submission(sub: Submission) -> dict[str, Any]:
 
 
 def spool_upload(data: Any, filename: str, tmp_dir: Path | None = None) -> Upload:
-    """Copy a file-like object to a temp file the service can move (used by the doors)."""
+    """Read a file-like object into an upload (used by the doors): up to ``IN_MEMORY_MAX`` bytes
+    are held in memory, a larger one is copied to a temp file the service can move."""
+    head = data.read(IN_MEMORY_MAX + 1)
+    if len(head) <= IN_MEMORY_MAX:
+        return Upload(None, filename or "upload", data=head)
     tmp_dir = tmp_dir or Path(tempfile.gettempdir())
     with tempfile.NamedTemporaryFile(delete=False, dir=tmp_dir, prefix="genserve-upload-") as out:
+        out.write(head)
         shutil.copyfileobj(data, out, 1 << 20)
     return Upload(Path(out.name), filename or "upload")

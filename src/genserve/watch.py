@@ -122,15 +122,18 @@ class Watching:
     async def wait_async(self, job_id: str, timeout: float, caller: Caller) -> JobRecord:
         deadline = self.clock.monotonic() + timeout
         with self.bus.subscribe_async(job_id) as events:
-            return await self._until_finished(self.get(job_id, caller), events, deadline, caller)
+            record, _ = await self._until_finished(self.get(job_id, caller), events, deadline, caller)
+            return record
 
-    async def submit_wait(self, sub: Submission, timeout: float, caller: Caller) -> JobRecord:
-        """Submit, then wait up to ``timeout`` seconds for the job to finish; returns its record.
+    async def submit_wait(self, sub: Submission, timeout: float, caller: Caller) -> JobState:
+        """Submit, then wait up to ``timeout`` seconds for the job to finish; returns its state,
+        with its history once finished.
 
-        The wait listens from before the job exists, so no read is needed to catch a quick finish.
-        The submitting thread runs the job itself when a local worker's slot is free (no hand-off
-        to a worker thread); the answer still comes from the job's events, so a wait that runs out
-        answers while the job goes on."""
+        The wait listens from before the job exists, so no read is needed to catch a quick finish,
+        and when this process ran the job nothing is read at all: the ``completed`` event carries
+        the finished job and the events seen are its whole history. The submitting thread runs the
+        job itself when a local worker's slot is free (no hand-off to a worker thread); the answer
+        still comes from the job's events, so a wait that runs out answers while the job goes on."""
         deadline = self.clock.monotonic() + timeout
         job_id = new_job_id()
         loop = asyncio.get_running_loop()
@@ -145,23 +148,41 @@ class Watching:
             thread.add_done_callback(_retrieved)
             await asyncio.wait((committed, thread), return_when=asyncio.FIRST_COMPLETED)
             record = committed.result() if committed.done() else thread.result()[0]
-            return await self._until_finished(record, events, deadline, caller)
+            record, history = await self._until_finished(record, events, deadline, caller, whole=True)
+        if history is not None:
+            return JobState(record, history=history)
+        return self.state(record, history=record.status.is_terminal())
 
     async def _until_finished(
-        self, record: JobRecord, events: asyncio.Queue[Event], deadline: float, caller: Caller
-    ) -> JobRecord:
+        self,
+        record: JobRecord,
+        events: asyncio.Queue[Event],
+        deadline: float,
+        caller: Caller,
+        whole: bool = False,
+    ) -> tuple[JobRecord, list[Event] | None]:
+        """The job once finished (or at the deadline), and its history when the events seen were
+        all of it (``whole``: listened from before the job existed) and the last one carried the
+        finished job; else None."""
+        seen: list[Event] = []
         while not record.status.is_terminal() and (left := deadline - self.clock.monotonic()) > 0:
             try:
-                if (await asyncio.wait_for(events.get(), timeout=min(left, 1.0))).type != "completed":
-                    continue
+                event = await asyncio.wait_for(events.get(), timeout=min(left, 1.0))
             except TimeoutError:
-                pass
-            record = self.get(record.id, caller)
-        return record
+                record = self.get(record.id, caller)  # a worker elsewhere may have finished it
+                continue
+            if event.type in STATUS_EVENTS:
+                seen.append(event)
+            if event.type != "completed":
+                continue
+            if whole and event.record is not None and caller.sees(event.record.owner):
+                return event.record, seen
+            record = self.get(record.id, caller)  # NotFound when it is another tenant's job
+        return record, None
 
     async def run_async(self, sub: Submission, caller: Caller) -> JobRecord:
         """Submit and wait for the result, up to the job's time limit (the synchronous routes)."""
-        return await self.submit_wait(sub, self.job_time_limit, caller)
+        return (await self.submit_wait(sub, self.job_time_limit, caller)).record
 
     def watch(
         self, job_id: str, caller: Caller, timeout: float | None = None, poll_s: float = 0.25

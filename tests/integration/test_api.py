@@ -56,6 +56,28 @@ def test_submit_wait_and_download_with_ranges(client: TestClient, sample_image: 
     assert client.get(f"/v1/jobs/{job['id']}/artifacts/nope.mp4").status_code == 404
 
 
+def test_a_waited_answer_is_the_job_as_stored_without_reading_it_back(
+    client: TestClient, sample_image: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job ran in this process: its completed event carries the finished job and the wait saw
+    its whole history, so the answer is built without a read, and equals what GET reads."""
+    svc = client.app.state.service  # type: ignore[attr-defined]
+    reads: list[str] = []
+    for name in ("get", "events"):
+        real = getattr(svc.store, name)
+        monkeypatch.setattr(
+            svc.store, name, lambda *a, _real=real, _n=name, **k: reads.append(_n) or _real(*a, **k)
+        )
+    data = {**CAMERA, "backend": "slow", "steps": "3"}
+    r = client.post("/v1/jobs", data=data, files=_image(sample_image), headers={"Prefer": "wait=30"})
+    assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
+    assert reads == []
+    stored = client.get(r.headers["location"]).json()
+    assert reads == ["get", "events"]
+    assert r.json() == stored
+    assert [h["status"] for h in stored["history"]] == ["queued", "running", "succeeded"]
+
+
 def test_submit_without_wait_answers_202_queued(client: TestClient, sample_image: Path) -> None:
     r = client.post("/v1/jobs", data={**CAMERA, "backend": "slow", "steps": "3"}, files=_image(sample_image))
     assert r.status_code == 202 and r.json()["status"] in ("queued", "running")

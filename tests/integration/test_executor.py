@@ -262,15 +262,19 @@ def test_a_waiting_submit_runs_its_job_on_its_own_thread_while_a_worker_is_free(
     executor._execute = lambda *a, **kw: (ran_on.append(threading.current_thread().name), execute(*a, **kw))  # type: ignore[method-assign]
 
     async def scenario() -> tuple[JobRecord, JobRecord, JobRecord, float]:
-        free = await service.submit_wait(_sub(sample_image, tmp_path, "noop", prompt="free"), 20, SYSTEM)
+        free = (
+            await service.submit_wait(_sub(sample_image, tmp_path, "noop", prompt="free"), 20, SYSTEM)
+        ).record
         # the one worker's slot is taken by a long job: the next waiting submit hands its job over
         long = asyncio.ensure_future(
             service.submit_wait(_sub(sample_image, tmp_path, "slow", steps=15, prompt="long"), 0.5, SYSTEM)
         )
         t0 = time.monotonic()
-        unfinished = await long  # the wait ran out: answered while the job goes on
+        unfinished = (await long).record  # the wait ran out: answered while the job goes on
         waited = time.monotonic() - t0
-        queued = await service.submit_wait(_sub(sample_image, tmp_path, "noop", prompt="after"), 20, SYSTEM)
+        queued = (
+            await service.submit_wait(_sub(sample_image, tmp_path, "noop", prompt="after"), 20, SYSTEM)
+        ).record
         return free, unfinished, queued, waited
 
     free, unfinished, queued, waited = asyncio.run(scenario())

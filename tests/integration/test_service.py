@@ -39,7 +39,9 @@ def _sub(
 
 
 def _upload(sub: Submission) -> Path:
-    return sub.files["image"][0].path
+    path = sub.files["image"][0].path
+    assert path is not None
+    return path
 
 
 def _until(check: Callable[[], bool], timeout: float = 10) -> None:

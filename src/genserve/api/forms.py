@@ -187,7 +187,7 @@ async def submission_from_form(
     except Exception:
         for uploads in files.values():
             for upload in uploads:
-                upload.path.unlink(missing_ok=True)
+                upload.discard()
         raise
     finally:
         await form.close()

@@ -28,7 +28,7 @@ from genserve.jobs.listing import CURSOR_RE
 from genserve.jobs.record import JobRecord
 from genserve.service import Service
 from genserve.tasks import TASKS, describe_task
-from genserve.watch import FOLLOW_POLL_S
+from genserve.watch import FOLLOW_POLL_S, JobState
 
 router = APIRouter()
 health_router = APIRouter(tags=["health"])
@@ -75,19 +75,21 @@ async def _answer(request: Request, svc: Service, job_id: str, created_status: i
     wait = prefer_wait(request)
     caller = caller_of(request)
     if wait is not None:
-        return _answer_waited(request, svc, await svc.wait_async(job_id, wait, caller), wait, created_status)
-    return _answer_waited(request, svc, svc.get(job_id, caller), None, created_status)
+        record = await svc.wait_async(job_id, wait, caller)
+        return _answer_waited(request, svc.state(record, record.status.is_terminal()), wait, created_status)
+    return _answer_waited(request, svc.state(svc.get(job_id, caller)), None, created_status)
 
 
 def _answer_waited(
-    request: Request, svc: Service, record: JobRecord, wait: float | None, created_status: int
+    request: Request, state: JobState, wait: float | None, created_status: int
 ) -> JSONResponse:
     """The finished job (200, with its history) when the client waited for it, else the job as it is."""
+    record = state.record
     headers = {"Location": f"/v1/jobs/{record.id}"}
     if wait is not None and record.status.is_terminal():
         headers["Preference-Applied"] = f"wait={wait:g}"
-        return JSONResponse(job_view_of(request, record, history=True), 200, headers)
-    return JSONResponse(job_view_of(request, record), created_status, headers)
+        return JSONResponse(job_view(state, base_url(request)), 200, headers)
+    return JSONResponse(job_view(state, base_url(request)), created_status, headers)
 
 
 async def create_job(request: Request) -> JSONResponse:
@@ -97,9 +99,9 @@ async def create_job(request: Request) -> JSONResponse:
     sub = await submission_from_form(await read_form(request), owner=caller.owner)
     wait = prefer_wait(request)
     if wait is not None:  # listening before the job exists: its result is answered without a poll
-        return _answer_waited(request, svc, await svc.submit_wait(sub, wait, caller), wait, 202)
+        return _answer_waited(request, await svc.submit_wait(sub, wait, caller), wait, 202)
     record = await run_in_threadpool(svc.submit, sub)
-    return _answer_waited(request, svc, record, None, 202)
+    return _answer_waited(request, svc.state(record), None, 202)
 
 
 async def put_job(job_id: JobId, request: Request) -> JSONResponse:

@@ -33,8 +33,8 @@ InputRefs = dict[str, list[str]]  # input name -> stored references, in order
 
 class ArtifactStore(ABC):
     @abstractmethod
-    def put_input(self, job_id: str, name: str, index: int, src: Path, suffix: str) -> str:
-        """Keep an uploaded input file (moved from ``src``); returns its reference."""
+    def put_input(self, job_id: str, name: str, index: int, src: Path | bytes, suffix: str) -> str:
+        """Keep an uploaded input: its bytes, or the file ``src`` (moved); returns its reference."""
 
     @abstractmethod
     def input_paths(self, job_id: str, refs: InputRefs) -> dict[str, list[Path]]:
@@ -79,13 +79,17 @@ class LocalArtifactStore(ArtifactStore):
         self.inputs_root = (Path(settings.data_dir) / "inputs").resolve()
         self.outputs_root = Path(settings.output_dir).resolve()
 
-    def put_input(self, job_id: str, name: str, index: int, src: Path, suffix: str) -> str:
+    def put_input(self, job_id: str, name: str, index: int, src: Path | bytes, suffix: str) -> str:
         folder = self.inputs_root / job_id
         folder.mkdir(parents=True, exist_ok=True)
         safe_suffix = "".join(c for c in suffix.lower() if c.isalnum() or c == ".")[:10]
         # a random part keeps two concurrent submissions under one id (PUT retries) apart
         dest = folder / f"{name}_{index}_{secrets.token_hex(4)}{safe_suffix}"
-        shutil.move(str(src), dest)
+        if isinstance(src, bytes):
+            with dest.open("xb") as fh:
+                fh.write(src)
+        else:
+            shutil.move(str(src), dest)
         return dest.name
 
     def input_paths(self, job_id: str, refs: InputRefs) -> dict[str, list[Path]]:

@@ -77,12 +77,15 @@ class S3ArtifactStore(ArtifactStore):
         """HEAD the bucket: True, or BackendUnavailable naming the bucket and the fix."""
         return self.s3.check()
 
-    def put_input(self, job_id: str, name: str, index: int, src: Path, suffix: str) -> str:
+    def put_input(self, job_id: str, name: str, index: int, src: Path | bytes, suffix: str) -> str:
         safe_suffix = "".join(c for c in suffix.lower() if c.isalnum() or c == ".")[:10]
         ref = f"{name}_{index}_{secrets.token_hex(4)}{safe_suffix}"
         self._check_name(ref, "inputs")
-        self.s3.upload(Path(src), self._input_key(job_id, ref), {})
-        Path(src).unlink(missing_ok=True)
+        if isinstance(src, bytes):
+            self.s3.put_bytes(self._input_key(job_id, ref), src, "application/octet-stream")
+        else:
+            self.s3.upload(src, self._input_key(job_id, ref), {})
+            src.unlink(missing_ok=True)
         return ref
 
     def input_paths(self, job_id: str, refs: InputRefs) -> dict[str, list[Path]]:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from genserve.jobs.record import JobRecord
+
 ALL = "*"
 # event types that change a job's status; they make up its history
 STATUS_EVENTS = ("queued", "started", "requeued", "completed")
@@ -36,6 +38,9 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
     at: float = 0.0
     relayed: bool = False  # read back from the store (written by a worker elsewhere), not made here
+    # the job as this event left it, when the process that made the event knows it (a waiter then
+    # reads nothing back); in this process only: neither stored nor sent
+    record: JobRecord | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The event as the API sends it; ``at`` in ISO 8601 (UTC, microseconds) like every other time."""

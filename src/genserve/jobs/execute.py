@@ -73,6 +73,7 @@ def execute_job(
             "eta_s": None if eta is None else round(eta, 3),
         }
         bus.publish(store.progress(record.id, record.attempt, step, total, data, hooked))
+        record.progress_step, record.progress_total = step, total
 
     # 3. run, then record at most once
     result = run_job(
@@ -96,7 +97,9 @@ def execute_job(
         "timings": payload["timings"],
         "duration_sec": result.duration_sec,
     }
-    event = store.finish(record.id, record.attempt, result.status, payload, result.backend, summary, hooked)
+    event = store.finish(
+        record.id, record.attempt, result.status, payload, result.backend, summary, hooked, running=record
+    )
     if event is None:
         log.warning("job %s: finished after losing its lease; result dropped", record.id)
         return None

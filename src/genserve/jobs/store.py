@@ -10,6 +10,7 @@ table (:mod:`~genserve.jobs.worker_table`) live in modules of their own; JobStor
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import AbstractContextManager
 from enum import StrEnum
 from typing import Any
@@ -183,8 +184,10 @@ class JobStore:
         backend: str | None,
         summary: dict[str, Any] | None = None,
         hooked: bool | None = None,
+        running: JobRecord | None = None,
     ) -> Event | None:
-        """running -> a terminal status, only for the attempt that holds the job (at most once)."""
+        """running -> a terminal status, only for the attempt that holds the job (at most once).
+        Given the job as it was claimed (``running``), the event carries the job as it finished."""
         now = self.clock.now()
         error, message = result.get("error"), result.get("message")
         values = {
@@ -210,7 +213,12 @@ class JobStore:
                 data=data,
                 hooked=hooked,
             )
-        return moved.event if moved else None
+        if moved is None or moved.event is None:
+            return None
+        if running is not None:
+            finished: dict[str, Any] = {**values, "status": status}
+            moved.event.record = dataclasses.replace(running, **finished)
+        return moved.event
 
     def cancel(self, job_id: str) -> tuple[CancelOutcome, Event | None]:
         """(CANCELED, its completed event) when it was queued; (REQUESTED, None) when it runs; else
