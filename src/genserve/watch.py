@@ -21,7 +21,7 @@ from genserve.caller import Caller
 from genserve.clock import Clock
 from genserve.config import Settings
 from genserve.errors import NotFound
-from genserve.jobs.events import STATUS_EVENTS, Event, EventBus
+from genserve.jobs.events import STATUS_EVENTS, AsyncEvents, Event, EventBus
 from genserve.jobs.record import JobRecord
 from genserve.jobs.request import new_job_id
 from genserve.jobs.store import JobStore
@@ -132,22 +132,23 @@ class Watching:
         The wait listens from before the job exists, so no read is needed to catch a quick finish,
         and when this process ran the job nothing is read at all: the ``completed`` event carries
         the finished job and the events seen are its whole history. The submitting thread runs the
-        job itself when a local worker's slot is free (no hand-off to a worker thread); the answer
-        still comes from the job's events, so a wait that runs out answers while the job goes on."""
+        job itself when a local worker's slot is free (no hand-off to a worker thread); the waiting
+        coroutine is woken only when that thread returns or the job completes (each wake-up of the
+        event loop takes the GIL from the thread running the job). A wait that runs out while the
+        job runs answers with the job as it stands."""
         deadline = self.clock.monotonic() + timeout
         job_id = new_job_id()
         loop = asyncio.get_running_loop()
-        committed: asyncio.Future[JobRecord] = loop.create_future()
-
-        def on_committed(record: JobRecord) -> None:  # on the submitting thread
-            loop.call_soon_threadsafe(_settle, committed, record)
-
-        with self.bus.subscribe_async(job_id) as events:
-            submit = partial(self._submit, sub, job_id, False, on_committed)
+        committed: list[JobRecord] = []  # appended on the submitting thread once the job is stored
+        with self.bus.subscribe_async(job_id, wake=("completed",)) as events:
+            submit = partial(self._submit, sub, job_id, False, committed.append)
             thread = loop.run_in_executor(self.submit_threads, submit)
             thread.add_done_callback(_retrieved)
-            await asyncio.wait((committed, thread), return_when=asyncio.FIRST_COMPLETED)
-            record = committed.result() if committed.done() else thread.result()[0]
+            try:
+                left = max(0.0, deadline - self.clock.monotonic())
+                record = (await asyncio.wait_for(asyncio.shield(thread), left))[0]
+            except TimeoutError:  # still validating (its commit or refusal comes next), or running here
+                record = self.get(job_id, caller) if committed else (await thread)[0]
             record, history = await self._until_finished(record, events, deadline, caller, whole=True)
         if history is not None:
             return JobState(record, history=history)
@@ -156,7 +157,7 @@ class Watching:
     async def _until_finished(
         self,
         record: JobRecord,
-        events: asyncio.Queue[Event],
+        events: AsyncEvents,
         deadline: float,
         caller: Caller,
         whole: bool = False,
@@ -253,11 +254,6 @@ class Watching:
                     await asyncio.wait_for(live.get(), timeout=poll_s)
                 except TimeoutError:
                     yield None
-
-
-def _settle(future: asyncio.Future[JobRecord], record: JobRecord) -> None:
-    if not future.done():
-        future.set_result(record)
 
 
 def _retrieved(task: asyncio.Future[Any]) -> None:

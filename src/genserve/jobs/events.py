@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import queue
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -60,14 +60,28 @@ class _ThreadSink(_Sink):
         self.queue.put(event)
 
 
-class _AsyncSink(_Sink):
-    def __init__(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+class AsyncEvents(_Sink):
+    """A job's events for a coroutine: queued as they come; the loop is woken for each one, or with
+    ``wake`` only for those types (the others wait, in order, until one of them or a timeout)."""
 
-    def put(self, event: Event) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop closed: the subscriber is gone
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, event)
+    def __init__(self, wake: tuple[str, ...] | None = None) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.wake = wake
+        self._pending: deque[Event] = deque()
+        self._ready = asyncio.Event()
+
+    def put(self, event: Event) -> None:  # on any thread
+        self._pending.append(event)
+        if self.wake is None or event.type in self.wake:
+            with contextlib.suppress(RuntimeError):  # the loop closed: the subscriber is gone
+                self.loop.call_soon_threadsafe(self._ready.set)
+
+    async def get(self) -> Event:
+        """The next event; waits for one that wakes (use ``asyncio.wait_for`` for a timeout)."""
+        while not self._pending:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._pending.popleft()
 
 
 class EventBus:
@@ -96,11 +110,14 @@ class EventBus:
             self._remove(job_id, sink)
 
     @contextmanager
-    def subscribe_async(self, job_id: str = ALL) -> Iterator[asyncio.Queue[Event]]:
-        sink = _AsyncSink()
+    def subscribe_async(
+        self, job_id: str = ALL, wake: tuple[str, ...] | None = None
+    ) -> Iterator[AsyncEvents]:
+        """Events for a coroutine; ``wake``: the event types that wake it (default: all)."""
+        sink = AsyncEvents(wake)
         self._add(job_id, sink)
         try:
-            yield sink.queue
+            yield sink
         finally:
             self._remove(job_id, sink)
 
