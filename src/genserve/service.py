@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +172,6 @@ class Service(Watching):
         except GenserveError:
             self.artifacts.discard_inputs(job_id, refs)
             raise
-        # 4. store as queued, then tell the executor (after the commit)
         record = JobRecord(
             id=job_id,
             task=prepared.spec.name,
@@ -197,27 +197,35 @@ class Service(Watching):
             created_at=self.clock.now(),
         )
         record.enqueued_at = record.created_at  # published right after the commit (a queue executor)
-        try:
-            event = self.store.create(record)
-        except Conflict:
-            self.artifacts.discard_inputs(job_id, refs)
-            existing = self.store.get(job_id)
-            if idempotent and existing is not None:
-                return self._same_or_conflict(existing, fingerprint, sub.owner), False
-            raise
-        self.bus.publish(event)
+        # 4. store as queued and tell the executor after the commit; or, for a caller that waits
+        # while a worker's slot is free, store it as claimed (one transaction) and run it here
+        here = self.executor.slot_here() if committed is not None and self.executor else nullcontext(None)
+        with here as worker:
+            try:
+                if worker is None:
+                    events = [self.store.create(record)]
+                else:
+                    running, *events = self.store.create_claimed(record, worker, self.settings.lease_s)
+            except Conflict:
+                self.artifacts.discard_inputs(job_id, refs)
+                existing = self.store.get(job_id)
+                if idempotent and existing is not None:
+                    return self._same_or_conflict(existing, fingerprint, sub.owner), False
+                raise
+            self.bus.publish(events[0])
+            log.info(
+                "job queued",
+                extra={"job_id": job_id, "task": record.task, "backend": record.backend, "status": "queued"},
+            )
+            if committed is not None:
+                committed(record)
+            if worker is not None and self.executor is not None:
+                self.executor.run_claimed(running, events[1], prepared)  # publishes its start
+                return record, True
         if self.executor is not None and self.executor.reuses_prepared:
             self.executor.remember(job_id, prepared)  # it runs here: the decoded inputs are reused
         else:
             self.artifacts.release_inputs(job_id)  # it runs elsewhere: local copies are not needed
-        log.info(
-            "job queued",
-            extra={"job_id": job_id, "task": record.task, "backend": record.backend, "status": "queued"},
-        )
-        if committed is not None:
-            committed(record)
-            if self.executor is not None and self.executor.run_here(job_id):
-                return record, True
         if self.executor is not None:
             self.executor.notify(job_id, record)
         return record, True

@@ -114,6 +114,30 @@ def test_claim_once_and_finish_fenced_by_attempt(store: JobStore) -> None:
     assert [e.type for e in store.events("j1")] == ["queued", "started", "completed"]
 
 
+def test_a_job_created_claimed_is_stored_as_claimed_and_finishes_with_the_job_as_stored(
+    store: JobStore,
+) -> None:
+    """One transaction: the job running for its worker with a lease, its queued and started events;
+    nobody else claims it, it is recovered like any claimed job, and its completed event carries
+    the job as the store then has it."""
+    _clock(store).advance(5)
+    running, queued, started = store.create_claimed(_job("c1", owner="alice"), "w1", lease_s=30)
+    now = store.clock.now()
+    assert (running.status, running.attempt, running.worker) == (JobStatus.running, 1, "w1")
+    assert running.lease_until == now + 30 and running.started_at == now
+    assert (queued.type, started.type) == ("queued", "started") and queued.id < started.id
+    assert started.data == {"status": "running", "attempt": 1, "worker": "w1"}
+    assert store.get("c1") == running
+    assert store.claim("c1", "w2", lease_s=30) is None
+    with pytest.raises(Conflict):
+        store.create_claimed(_job("c1"), "w2", lease_s=30)
+    done = store.finish("c1", 1, JobStatus.succeeded, {"ok": True}, "camera", running=running)
+    assert done is not None and done.record == store.get("c1")
+    assert [e.type for e in store.events("c1")] == ["queued", "started", "completed"]
+    store.create_claimed(_job("c2"), "gone", lease_s=30)
+    assert [e.type for e in store.recover(["c2"], requeue=True)] == ["requeued"]
+
+
 def test_priority_then_fifo_and_queue_position(store: JobStore) -> None:
     t = time.time()
     for i, prio in enumerate([0, 5, 0, 5]):

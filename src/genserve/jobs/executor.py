@@ -11,12 +11,13 @@ import os
 import socket
 import uuid
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from genserve.config import Settings
 from genserve.jobs.artifacts import ArtifactStore
-from genserve.jobs.events import EventBus
+from genserve.jobs.events import Event, EventBus
 from genserve.jobs.request import PreparedJob
 from genserve.jobs.store import JobRecord, JobStore
 
@@ -75,9 +76,15 @@ class Executor(ABC):
     def remember(self, job_id: str, prepared: PreparedJob) -> None:  # noqa: B027 - optional hook
         """The job as validated at submit; an in-process executor may reuse it (no second decode)."""
 
-    def run_here(self, job_id: str) -> bool:
-        """Run a queued job on the calling thread, if this executor can now; else False (notify it)."""
-        return False
+    def slot_here(self) -> AbstractContextManager[str | None]:
+        """A worker's slot for a job the calling thread stores and runs at once, held until the
+        block ends: this executor's worker name to store the job as claimed by (then
+        :meth:`run_claimed`), or None when no slot is free (store it as queued and notify)."""
+        return nullcontext(None)
+
+    def run_claimed(self, record: JobRecord, started: Event, prepared: PreparedJob) -> None:
+        """Run a job stored as claimed in :meth:`slot_here`'s block, on the calling thread."""
+        raise NotImplementedError("this executor runs no job on the submitting thread")
 
 
 def heartbeat_interval(settings: Settings) -> float:

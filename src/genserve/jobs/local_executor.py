@@ -18,15 +18,16 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import psutil
 
 from genserve.clock import Clock
 from genserve.config import Settings
 from genserve.jobs.artifacts import ArtifactStore
-from genserve.jobs.events import EventBus
+from genserve.jobs.events import Event, EventBus
 from genserve.jobs.execute import execute_job
 from genserve.jobs.executor import Executor, ExecutorState, LoadedModel, heartbeat_interval, worker_name
 from genserve.jobs.prepared import PreparedJobs
@@ -87,7 +88,7 @@ class LocalExecutor(Executor):
         self.prepared = PreparedJobs()  # jobs as validated at submit: not decoded twice
         self.devices = self._devices()
         # NOTE: a job runs only with one of the workers' slots; a waiting request may take a free
-        # one and run its job on its own thread (run_here), on the CPU
+        # one and run its job on its own thread (slot_here), on the CPU
         self._slots = threading.Semaphore(len(self.devices))
         self._runs_here = all(device is None for device in self.devices)
 
@@ -127,7 +128,7 @@ class LocalExecutor(Executor):
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        self._drain(deadline)  # jobs run by waiting requests (run_here)
+        self._drain(deadline)  # jobs run by waiting requests (slot_here)
         with self._lock:
             self._canceled.update(self._running)
         for thread in self._threads:
@@ -148,19 +149,22 @@ class LocalExecutor(Executor):
     def remember(self, job_id: str, prepared: PreparedJob) -> None:
         self.prepared.keep(job_id, prepared)
 
-    def run_here(self, job_id: str) -> bool:
-        """Run a job just committed as queued on the calling thread, when a worker's slot is free
-        (no hand-off to a worker thread); False when none is free, the job was not there to claim,
-        or the executor is stopping (then it waits for a worker: notify it)."""
+    @contextmanager
+    def slot_here(self) -> Iterator[str | None]:
+        """A free worker's slot (none while stopping, or with GPU workers: a job runs on their
+        device); the job stored as claimed in the block runs on the calling thread."""
         if not self._runs_here or self._stop.is_set() or not self._slots.acquire(blocking=False):
-            return False
+            yield None
+            return
         try:
-            claimed = self._claim(job_id)
-            if claimed is not None:
-                self._execute(*claimed, device=None)
-            return claimed is not None
+            yield self.name
         finally:
             self._slots.release()
+
+    def run_claimed(self, record: JobRecord, started: Event, prepared: PreparedJob) -> None:
+        with self._lock:
+            self._running[record.id] = record
+        self._execute(record, started, device=None, prepared=prepared)
 
     def cancel(self, job_id: str) -> None:
         with self._lock:
@@ -236,9 +240,11 @@ class LocalExecutor(Executor):
                 return True
         return False
 
-    def _execute(self, record: JobRecord, event: Any, device: str | None) -> None:
+    def _execute(
+        self, record: JobRecord, event: Event, device: str | None, prepared: PreparedJob | None = None
+    ) -> None:
         self.bus.publish(event)
-        prepared = self.prepared.take(record.id)
+        prepared = prepared or self.prepared.take(record.id)
         try:
             execute_job(
                 record,
@@ -260,14 +266,14 @@ class LocalExecutor(Executor):
                 self._canceled.discard(record.id)
             self.artifacts.release_inputs(record.id)
 
-    def _claim_next(self) -> tuple[JobRecord, Any] | None:
+    def _claim_next(self) -> tuple[JobRecord, Event] | None:
         for job_id in self.store.next_queued():
             claimed = self._claim(job_id)
             if claimed is not None:
                 return claimed
         return None
 
-    def _claim(self, job_id: str) -> tuple[JobRecord, Any] | None:
+    def _claim(self, job_id: str) -> tuple[JobRecord, Event] | None:
         claimed = self.store.claim(job_id, self.name, self.settings.lease_s)
         if claimed is not None:
             with self._lock:

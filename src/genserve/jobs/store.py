@@ -10,7 +10,9 @@ table (:mod:`~genserve.jobs.worker_table`) live in modules of their own; JobStor
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from enum import StrEnum
 from typing import Any
@@ -84,13 +86,35 @@ class JobStore:
 
     def create(self, job: JobRecord, position: int | None = None) -> Event:
         """Insert a queued job and its ``queued`` event in one transaction; Conflict if the id exists."""
-        row = {k: v for k, v in job.__dict__.items() if v is not None}  # unset columns stay NULL
-        row["status"] = str(job.status)
+        with self._inserting(job, job) as conn:
+            return self.log.write(
+                conn, job.id, "queued", {"status": "queued"}, job.created_at, job.webhook_url is not None
+            )
+
+    def create_claimed(self, job: JobRecord, worker: str, lease_s: float) -> tuple[JobRecord, Event, Event]:
+        """Insert a job already claimed by ``worker`` (it runs at once, on the submitting thread),
+        with its ``queued`` and ``started`` events, in one transaction: the job as stored and the
+        two events. Conflict if the id exists. If the worker dies, it is recovered as any claimed job."""
+        now = self.clock.now()
+        running = dataclasses.replace(
+            job, status=JobStatus.running, attempt=1, worker=worker, lease_until=now + lease_s, started_at=now
+        )
+        hooked = job.webhook_url is not None
+        with self._inserting(job, running) as conn:
+            queued = self.log.write(conn, job.id, "queued", {"status": "queued"}, job.created_at, hooked)
+            data = {"status": "running", "attempt": 1, "worker": worker}
+            started = self.log.write(conn, job.id, "started", data, now, hooked)
+        return running, queued, started
+
+    @contextlib.contextmanager
+    def _inserting(self, job: JobRecord, row: JobRecord) -> Iterator[sa.Connection]:
+        """A transaction that inserts ``row`` (unset columns stay NULL); Conflict if the id exists."""
+        values = {k: v for k, v in row.__dict__.items() if v is not None}
+        values["status"] = str(row.status)
         try:
             with begin(self.engine) as conn:
-                conn.execute(INSERT_JOB, row)
-                hooked = job.webhook_url is not None
-                return self.log.write(conn, job.id, "queued", {"status": "queued"}, job.created_at, hooked)
+                conn.execute(INSERT_JOB, values)
+                yield conn
         except IntegrityError:
             raise Conflict(
                 "a job with this id exists already",
