@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
 import sys
 import threading
 from types import TracebackType
@@ -112,6 +114,18 @@ class PeakMemory:
 
 
 _KERNEL_HWM: bool | None = None  # whether this kernel keeps a resettable high-water mark (found once)
+# NOTE: the two /proc files stay open (per process: a forked child opens its own), so a job's
+# reset and read are one system call each
+_PROC_FILES: dict[str, tuple[int, int]] = {}  # name -> (pid, fd)
+_VMHWM = re.compile(rb"^VmHWM:\s+(\d+) kB", re.MULTILINE)
+
+
+def _proc_fd(name: str, flags: int) -> int:
+    pid = os.getpid()
+    opened = _PROC_FILES.get(name)
+    if opened is None or opened[0] != pid:
+        _PROC_FILES[name] = opened = (pid, os.open(f"/proc/self/{name}", flags | os.O_CLOEXEC))
+    return opened[1]
 
 
 def reset_high_water_mark() -> bool:
@@ -120,8 +134,7 @@ def reset_high_water_mark() -> bool:
     if _KERNEL_HWM is False:
         return False
     try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
+        os.write(_proc_fd("clear_refs", os.O_WRONLY), b"5")
     except OSError:
         _KERNEL_HWM = False
         return False
@@ -133,10 +146,8 @@ def reset_high_water_mark() -> bool:
 def high_water_mark() -> int | None:
     """The kernel's peak RSS of this process in bytes (``VmHWM``), or None where there is none."""
     try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
+        found = _VMHWM.search(os.pread(_proc_fd("status", os.O_RDONLY), 1 << 16, 0))
+    except OSError:
         return None
+    return int(found.group(1)) * 1024 if found else None
     return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -40,3 +41,26 @@ def test_sampling_thread_where_the_kernel_keeps_no_high_water_mark(monkeypatch: 
         _spike(300, hold_s=0.2)
     assert mem._thread is not None and not mem._thread.is_alive()
     assert mem.peak_rss - before >= 290 * MB
+
+
+@pytest.mark.skipif(not device.reset_high_water_mark(), reason="needs Linux's /proc/self/clear_refs")
+def test_a_forked_child_reads_its_own_high_water_mark_not_its_parents() -> None:
+    """The /proc files stay open per process: a child forked after the parent opened them opens
+    its own (/proc/self of the parent would otherwise be read, and reset, by the child)."""
+    assert device.high_water_mark() is not None
+    parent = device._PROC_FILES["status"]
+    pid = os.fork()
+    if pid == 0:  # the child: a big allocation shows in its own mark only
+        code = 1
+        try:
+            before = device.high_water_mark() or 0
+            block = bytearray(64 * 2**20)
+            block[::4096] = b"x" * len(block[::4096])
+            mine = device._PROC_FILES["status"]
+            grew = (device.high_water_mark() or 0) - before
+            code = 0 if mine[0] == os.getpid() and grew > 60 * 2**20 else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert device._PROC_FILES["status"] == parent  # the parent keeps its own

@@ -38,10 +38,11 @@ def execute_job(
     Its time limit and ETAs read ``clock`` (by default the store's)."""
     clock = clock or store.clock
     req = record.request
-    # 1. inputs from the artifact store
+    # 1. inputs from the artifact store, unless the job runs on the inputs decoded at submit
+    refs = req.get("inputs", {})
     request = JobRequest(
         task=record.task,
-        inputs=dict(artifacts.input_paths(record.id, req.get("inputs", {}))),
+        inputs={} if prepared is not None else dict(artifacts.input_paths(record.id, refs)),
         params=req.get("params", {}),
         backend=record.backend,
         model=req.get("model"),

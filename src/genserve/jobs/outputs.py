@@ -21,8 +21,12 @@ class OutputFolder:
         self.final = root / datetime.now(UTC).strftime("%Y-%m-%d") / job_id
 
     def open(self) -> Path:
-        self.discard()
-        self.staging.mkdir(parents=True)
+        """An empty staging folder (one left by an earlier try is removed)."""
+        try:
+            self.staging.mkdir(parents=True)
+        except FileExistsError:
+            self.discard()
+            self.staging.mkdir(parents=True)
         return self.staging
 
     def describe(self, path: Path) -> OutputFile:
