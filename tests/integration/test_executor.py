@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -209,9 +210,15 @@ def test_a_job_it_is_told_of_is_claimed_by_its_id_and_one_step_jobs_write_no_pro
 ) -> None:
     store, artifacts, bus = JobStore.from_settings(settings), artifact_store(settings), EventBus()
     executor = LocalExecutor(settings, store, artifacts, bus, poll_s=60)  # no poll during the test
-    scans: list[int] = []
-    scan = store.next_queued
-    store.next_queued = lambda limit=8: scans.append(limit) or scan(limit)  # type: ignore[method-assign]
+    scans: list[str] = []  # claims of the first queued job (a scan), not of a job by its id
+    claim = store.claim
+
+    def counted(job_id: str | None, *args: Any) -> Any:
+        if job_id is None:
+            scans.append("scan")
+        return claim(job_id, *args)
+
+    store.claim = counted  # type: ignore[method-assign]
     svc = Service(settings, store=store, artifacts=artifacts, bus=bus, executor=executor).start()
     try:
         deadline = time.monotonic() + 10

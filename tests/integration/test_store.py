@@ -148,6 +148,10 @@ def test_priority_then_fifo_and_queue_position(store: JobStore) -> None:
     q1 = store.get("q1")
     assert q1 is not None and store.queue_position(q1) == 0
     assert store.counts() == {"queued": 4}
+    # a worker told of no job takes the first queued one, found and claimed in one statement
+    taken = [store.claim(None, "w", lease_s=30) for _ in range(5)]
+    assert [c[0].id if c else None for c in taken] == ["q1", "q3", "q0", "q2", None]
+    assert all(c[1].job_id == c[0].id and c[1].type == "started" for c in taken if c)
 
 
 def test_cancel_queued_at_once_running_by_request(store: JobStore) -> None:

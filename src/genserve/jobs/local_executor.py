@@ -267,17 +267,14 @@ class LocalExecutor(Executor):
             self.artifacts.release_inputs(record.id)
 
     def _claim_next(self) -> tuple[JobRecord, Event] | None:
-        for job_id in self.store.next_queued():
-            claimed = self._claim(job_id)
-            if claimed is not None:
-                return claimed
-        return None
+        """The first queued job, found and claimed in one statement."""
+        return self._claim(None)
 
-    def _claim(self, job_id: str) -> tuple[JobRecord, Event] | None:
+    def _claim(self, job_id: str | None) -> tuple[JobRecord, Event] | None:
         claimed = self.store.claim(job_id, self.name, self.settings.lease_s)
         if claimed is not None:
             with self._lock:
-                self._running[job_id] = claimed[0]
+                self._running[claimed[0].id] = claimed[0]
         return claimed
 
     def _keep_leases(self) -> None:

@@ -136,8 +136,9 @@ class JobStore:
 
     # --- transitions ---------------------------------------------------------------------------
 
-    def claim(self, job_id: str, worker: str, lease_s: float) -> tuple[JobRecord, Event] | None:
-        """queued -> running for this worker; None when someone else took it or it was canceled."""
+    def claim(self, job_id: str | None, worker: str, lease_s: float) -> tuple[JobRecord, Event] | None:
+        """queued -> running for this worker; None when someone else took it or it was canceled.
+        ``job_id`` None: the first queued job, by priority then age (None when there is none)."""
         now = self.clock.now()
         values = {
             "status": "running",

@@ -22,13 +22,33 @@ EventData = dict[str, Any] | Callable[[JobRecord], dict[str, Any]]
 PLUS_ONE: Any = object()  # a transition's value: the column's value plus one (the attempt of a claim)
 
 
+# NOTE: the job a worker takes when it was told of none: the first queued one by priority, then age
+# (PostgreSQL: one locked by another worker's claim is passed over, not waited for)
+FIRST_QUEUED = (
+    sa.select(JOBS.c.id)
+    .where(JOBS.c.status == "queued")
+    .order_by(JOBS.c.priority.desc(), JOBS.c.created_at, JOBS.c.id)
+    .limit(1)
+    .with_for_update(skip_locked=True)
+    .correlate(None)  # NOTE: a query of its own, not of the row being updated
+    .scalar_subquery()
+)
+
+
 @functools.lru_cache(maxsize=64)
 def _update(
-    keys: tuple[str, ...], bumped: tuple[str, ...], nulled: tuple[str, ...], fenced: bool, returning: bool
+    keys: tuple[str, ...],
+    bumped: tuple[str, ...],
+    nulled: tuple[str, ...],
+    fenced: bool,
+    returning: bool,
+    first: bool = False,
 ) -> Any:
     """``UPDATE jobs SET <keys>, <bumped> + 1, <nulled> = NULL WHERE id, status [, attempt]
-    [RETURNING *]``, built once per shape; values are parameters ``v_<column>``, conditions ``w_*``."""
-    where = [JOBS.c.id == sa.bindparam("w_id"), JOBS.c.status == sa.bindparam("w_status")]
+    [RETURNING *]``, built once per shape; values are parameters ``v_<column>``, conditions ``w_*``;
+    ``first``: the id is :data:`FIRST_QUEUED`'s."""
+    job = FIRST_QUEUED if first else sa.bindparam("w_id")
+    where = [JOBS.c.id == job, JOBS.c.status == sa.bindparam("w_status")]
     if fenced:
         where.append(JOBS.c.attempt == sa.bindparam("w_attempt"))
     values: dict[str, Any] = {k: sa.bindparam(f"v_{k}", type_=JOBS.c[k].type) for k in keys}
@@ -49,7 +69,7 @@ class Moved:
 def transition(
     conn: sa.Connection,
     log: EventLog,
-    job_id: str,
+    job_id: str | None,
     *,
     status: str,
     values: dict[str, Any],
@@ -64,16 +84,20 @@ def transition(
     when the job was not there (another worker took it, it finished, it was canceled).
 
     ``data`` may be a function of the job after the change (the update returns the row for it).
-    A value may be :data:`PLUS_ONE`: the column's value plus one."""
+    A value may be :data:`PLUS_ONE`: the column's value plus one. ``job_id`` None: the first queued
+    job (:data:`FIRST_QUEUED`; ``data`` must then be a function, which names the job)."""
     shape: dict[str, list[str]] = {"plain": [], "bumped": [], "nulled": []}
     for key, value in values.items():
         kind = "bumped" if value is PLUS_ONE else "nulled" if value is None else "plain"
         shape[kind].append(key)  # NOTE: None is SQL NULL (a JSON column would store 'null')
     params = {f"v_{k}": values[k] for k in shape["plain"]}
-    params.update(w_id=job_id, w_status=status)
+    params["w_status"] = status
+    if job_id is not None:
+        params["w_id"] = job_id
     if attempt is not None:
         params["w_attempt"] = attempt
-    statement = _update(*(tuple(sorted(shape[k])) for k in shape), attempt is not None, callable(data))
+    shapes = (tuple(sorted(shape[k])) for k in shape)
+    statement = _update(*shapes, attempt is not None, callable(data), job_id is None)
     result = conn.execute(statement, params)
     record = None
     if callable(data):
@@ -81,9 +105,11 @@ def transition(
         if row is None:
             return None
         record = JobRecord.from_row(row)
+        job_id = record.id
         data = data(record)
         hooked = record.webhook_url is not None if hooked is None else hooked
     elif result.rowcount != 1:
         return None
+    assert job_id is not None, "the first queued job is named by the row the update returns"
     written = log.write(conn, job_id, event, data or {}, at, hooked) if event else None
     return Moved(record, written)
