@@ -80,7 +80,7 @@ def test_sqlite_is_in_wal_mode_under_the_data_dir(tmp_path: Path) -> None:
     s = JobStore.from_settings(settings).open()
     with s.engine.connect() as conn:
         assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0004"
     s.open()  # migrating again is a no-op
     s.close()
     assert (tmp_path / "state" / "jobs.db").is_file()
@@ -136,6 +136,26 @@ def test_a_job_created_claimed_is_stored_as_claimed_and_finishes_with_the_job_as
     assert [e.type for e in store.events("c1")] == ["queued", "started", "completed"]
     store.create_claimed(_job("c2"), "gone", lease_s=30)
     assert [e.type for e in store.recover(["c2"], requeue=True)] == ["requeued"]
+
+
+def test_an_event_written_wakes_a_listening_process_at_its_commit(store: JobStore) -> None:
+    """PostgreSQL notifies listeners from the database (a trigger on job_events), whoever writes;
+    SQLite has no notifications: a listener polls (it sleeps its whole timeout)."""
+    with store.event_notifications() as wait:
+        if wait.polling:
+            t0 = time.monotonic()
+            wait(0.2)
+            assert time.monotonic() - t0 >= 0.19
+            return
+        woken: list[float] = []
+        listener = threading.Thread(target=lambda: (wait(5.0), woken.append(time.monotonic())))
+        listener.start()
+        time.sleep(0.2)  # listening
+        t0 = time.monotonic()
+        store.create(_job("n1"))
+        listener.join(6)
+        assert woken and woken[0] - t0 < 2.0  # the commit woke it, not its 5 s timeout
+        wait(0.01)  # notifications of one transaction come as one
 
 
 def test_priority_then_fifo_and_queue_position(store: JobStore) -> None:

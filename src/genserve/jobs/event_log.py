@@ -18,10 +18,11 @@ from genserve.jobs.events import Event
 from genserve.jobs.outbox import WebhookOutbox
 from genserve.jobs.schema import EVENTS
 
-EVENT_CHANNEL = "genserve_events"  # PostgreSQL NOTIFY channel: an event was written
+# PostgreSQL NOTIFY channel: an event was written (sent by the database, a statement trigger on
+# job_events: migration 0004)
+EVENT_CHANNEL = "genserve_events"
 # NOTE: built once, run with parameters (see genserve.jobs.store)
 INSERT_EVENT = EVENTS.insert()
-NOTIFY = sa.text(f"NOTIFY {EVENT_CHANNEL}")
 _OF_JOB = (EVENTS.c.job_id == sa.bindparam("job_id"), EVENTS.c.id > sa.bindparam("after"))
 OF_JOB = EVENTS.select().where(*_OF_JOB).order_by(EVENTS.c.id)
 OF_JOB_TYPED = (
@@ -50,9 +51,7 @@ class EventLog:
         """Write an event (and its webhook delivery, when the job has a webhook: ``hooked`` None =
         look it up)."""
         res = conn.execute(INSERT_EVENT, {"job_id": job_id, "type": type_, "data": data, "at": at})
-        (event_id,) = res.inserted_primary_key or (0,)
-        if self.notifies:  # delivered at the commit, to every listening API process
-            conn.execute(NOTIFY)
+        (event_id,) = res.inserted_primary_key or (0,)  # PostgreSQL notifies listeners at the commit
         event = Event(id=int(event_id), job_id=job_id, type=type_, data=data, at=at)
         if hooked is not False:
             self.outbox.queue(conn, event)
