@@ -205,6 +205,38 @@ def test_two_executors_on_one_store_never_run_a_job_twice(
         b.stop()
 
 
+def test_a_backlog_is_claimed_with_each_result_in_priority_order(
+    settings: Settings, sample_image: Path, tmp_path: Path
+) -> None:
+    """Jobs queued before the worker starts: it claims the first by itself, and each next one in
+    the transaction that records the result of the one before (one transaction a job)."""
+    store, artifacts, bus = JobStore.from_settings(settings), artifact_store(settings), EventBus()
+    queued_svc = Service(settings, store=store, artifacts=artifacts, bus=bus, run_jobs=False).start()
+    jobs = [queued_svc.submit(_sub(sample_image, tmp_path, "noop", prompt=f"b{i}")) for i in range(4)]
+    urgent = queued_svc.submit(_sub(sample_image, tmp_path, "noop", prompt="urgent"))
+    with store.engine.begin() as conn:  # raised after it was queued: it still goes first
+        conn.exec_driver_sql("UPDATE jobs SET priority = 9 WHERE id = ?", (urgent.id,))
+    claims: list[str | None] = []
+    claim = store.claim
+
+    def counted(job_id: str | None, *args: Any) -> Any:
+        claims.append(job_id)
+        return claim(job_id, *args)
+
+    store.claim = counted  # type: ignore[method-assign]
+    executor = LocalExecutor(settings, store, artifacts, bus, poll_s=60)
+    svc = Service(settings, store=store, artifacts=artifacts, bus=bus, executor=executor).start()
+    try:
+        done = [svc.wait(j.id, 20, SYSTEM) for j in [urgent, *jobs]]
+        assert all(d.status == JobStatus.succeeded for d in done)
+        order = sorted(done, key=lambda d: d.started_at or 0)
+        assert [d.id for d in order] == [urgent.id] + [j.id for j in jobs]
+        assert claims == [None]  # one claim of its own; four with the results before them
+    finally:
+        svc.stop()
+        queued_svc.stop()
+
+
 def test_a_job_it_is_told_of_is_claimed_by_its_id_and_one_step_jobs_write_no_progress(
     settings: Settings, sample_image: Path, tmp_path: Path
 ) -> None:

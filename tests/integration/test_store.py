@@ -15,7 +15,7 @@ from genserve.clock import ManualClock
 from genserve.config import Settings
 from genserve.errors import Conflict, InvalidInput
 from genserve.jobs import database
-from genserve.jobs.store import CancelOutcome, JobRecord, JobStore, database_url
+from genserve.jobs.store import CancelOutcome, JobRecord, JobStore, NextClaim, database_url
 from genserve.tasks.base import JobStatus
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -156,6 +156,25 @@ def test_an_event_written_wakes_a_listening_process_at_its_commit(store: JobStor
         listener.join(6)
         assert woken and woken[0] - t0 < 2.0  # the commit woke it, not its 5 s timeout
         wait(0.01)  # notifications of one transaction come as one
+
+
+def test_a_finish_may_claim_the_next_queued_job_in_its_transaction(store: JobStore) -> None:
+    t = time.time()
+    for i, prio in enumerate([0, 5]):
+        store.create(_job(f"n{i}", priority=prio, created_at=t + i))
+    first = store.claim(None, "w", lease_s=30)
+    assert first is not None and first[0].id == "n1"
+    stale = NextClaim("w", 30)
+    assert store.finish("n1", 7, JobStatus.succeeded, {}, "camera", then=stale) is None
+    assert stale.taken is None  # a finish that did not happen claims nothing
+    then = NextClaim("w", 30)
+    assert store.finish("n1", 1, JobStatus.succeeded, {}, "camera", then=then) is not None
+    assert then.taken is not None and then.taken[0].id == "n0" and then.taken[0].worker == "w"
+    assert then.taken[1].type == "started" and then.taken[1].job_id == "n0"
+    last = NextClaim("w", 30)
+    assert store.finish("n0", 1, JobStatus.succeeded, {}, "camera", then=last) is not None
+    assert last.taken is None  # the queue was empty
+    assert [e.type for e in store.events("n0")] == ["queued", "started", "completed"]
 
 
 def test_priority_then_fifo_and_queue_position(store: JobStore) -> None:

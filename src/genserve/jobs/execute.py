@@ -13,7 +13,7 @@ from genserve.jobs.artifacts import ArtifactStore
 from genserve.jobs.events import EventBus
 from genserve.jobs.request import JobRequest, PreparedJob
 from genserve.jobs.runner import BackendCache, run_job
-from genserve.jobs.store import JobRecord, JobStore
+from genserve.jobs.store import JobRecord, JobStore, NextClaim
 from genserve.tasks.base import JobStatus
 
 log = logging.getLogger("genserve.executor")
@@ -33,9 +33,11 @@ def execute_job(
     device: str | None = None,
     prepared: PreparedJob | None = None,
     clock: Clock | None = None,
+    then: NextClaim | None = None,
 ) -> JobStatus | None:
     """Run a claimed job through ``run_job`` and record its result (fenced by the attempt number).
-    Its time limit and ETAs read ``clock`` (by default the store's)."""
+    Its time limit and ETAs read ``clock`` (by default the store's). ``then``: claim the next
+    queued job with the result (see :meth:`JobStore.finish`)."""
     clock = clock or store.clock
     req = record.request
     # 1. inputs from the artifact store, unless the job runs on the inputs decoded at submit
@@ -99,7 +101,7 @@ def execute_job(
         "duration_sec": result.duration_sec,
     }
     event = store.finish(
-        record.id, record.attempt, result.status, payload, result.backend, summary, hooked, running=record
+        record.id, record.attempt, result.status, payload, result.backend, summary, hooked, record, then
     )
     if event is None:
         log.warning("job %s: finished after losing its lease; result dropped", record.id)

@@ -33,7 +33,7 @@ from genserve.jobs.executor import Executor, ExecutorState, LoadedModel, heartbe
 from genserve.jobs.prepared import PreparedJobs
 from genserve.jobs.request import PreparedJob
 from genserve.jobs.runner import BackendCache
-from genserve.jobs.store import JobRecord, JobStore
+from genserve.jobs.store import JobRecord, JobStore, NextClaim
 
 log = logging.getLogger("genserve.executor")
 
@@ -229,8 +229,21 @@ class LocalExecutor(Executor):
                 if claimed is None:
                     claimed = self._claim_next()
                     scan = claimed is not None  # there may be more
-                if claimed is not None:
-                    self._execute(*claimed, device=device)
+                while claimed is not None:
+                    # NOTE: under a backlog the next job is claimed with this one's result (one
+                    # transaction a job); a job claimed so always runs, even if a stop came meanwhile
+                    then = (
+                        NextClaim(self.name, self.settings.lease_s)
+                        if scan and not self._stop.is_set()
+                        else None
+                    )
+                    self._execute(*claimed, device=device, then=then)
+                    claimed = then.taken if then is not None else None
+                    if claimed is not None:
+                        with self._lock:
+                            self._running[claimed[0].id] = claimed[0]
+                    else:
+                        scan = False  # none was queued
             finally:
                 self._slots.release()
 
@@ -241,7 +254,12 @@ class LocalExecutor(Executor):
         return False
 
     def _execute(
-        self, record: JobRecord, event: Event, device: str | None, prepared: PreparedJob | None = None
+        self,
+        record: JobRecord,
+        event: Event,
+        device: str | None,
+        prepared: PreparedJob | None = None,
+        then: NextClaim | None = None,
     ) -> None:
         self.bus.publish(event)
         prepared = prepared or self.prepared.take(record.id)
@@ -257,6 +275,7 @@ class LocalExecutor(Executor):
                 device=device,
                 prepared=prepared if record.attempt == 1 else None,
                 clock=self.clock,
+                then=then,
             )
         except Exception:  # the store or the artifact store failed: the lease lapses, it is recovered
             log.exception("job %s: could not be executed", record.id)

@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -40,6 +41,16 @@ __all__ = ["CancelOutcome", "JobRecord", "JobStore", "database_url"]
 # clauses and SQLAlchemy's cache key for it) cost more than the database's own work on a tiny job
 GET_JOB = JOBS.select().where(JOBS.c.id == sa.bindparam("job_id"))
 INSERT_JOB = JOBS.insert()
+
+
+@dataclass
+class NextClaim:
+    """A worker's claim of the next queued job, made with the result of the one it finished (one
+    transaction a job under a backlog); ``taken`` is that job and its ``started`` event, if any."""
+
+    worker: str
+    lease_s: float
+    taken: tuple[JobRecord, Event] | None = None
 
 
 class CancelOutcome(StrEnum):
@@ -139,6 +150,12 @@ class JobStore:
     def claim(self, job_id: str | None, worker: str, lease_s: float) -> tuple[JobRecord, Event] | None:
         """queued -> running for this worker; None when someone else took it or it was canceled.
         ``job_id`` None: the first queued job, by priority then age (None when there is none)."""
+        with begin(self.engine) as conn:
+            return self._claim(conn, job_id, worker, lease_s)
+
+    def _claim(
+        self, conn: sa.Connection, job_id: str | None, worker: str, lease_s: float
+    ) -> tuple[JobRecord, Event] | None:
         now = self.clock.now()
         values = {
             "status": "running",
@@ -147,17 +164,16 @@ class JobStore:
             "lease_until": now + lease_s,
             "started_at": now,
         }
-        with begin(self.engine) as conn:
-            moved = transition(
-                conn,
-                self.log,
-                job_id,
-                status="queued",
-                values=values,
-                at=now,
-                event="started",
-                data=lambda r: {"status": "running", "attempt": r.attempt, "worker": worker},
-            )
+        moved = transition(
+            conn,
+            self.log,
+            job_id,
+            status="queued",
+            values=values,
+            at=now,
+            event="started",
+            data=lambda r: {"status": "running", "attempt": r.attempt, "worker": worker},
+        )
         if moved is None or moved.record is None or moved.event is None:
             return None
         return moved.record, moved.event
@@ -210,9 +226,11 @@ class JobStore:
         summary: dict[str, Any] | None = None,
         hooked: bool | None = None,
         running: JobRecord | None = None,
+        then: NextClaim | None = None,
     ) -> Event | None:
         """running -> a terminal status, only for the attempt that holds the job (at most once).
-        Given the job as it was claimed (``running``), the event carries the job as it finished."""
+        Given the job as it was claimed (``running``), the event carries the job as it finished;
+        given ``then``, the first queued job is claimed for its worker in the same transaction."""
         now = self.clock.now()
         error, message = result.get("error"), result.get("message")
         values = {
@@ -238,6 +256,8 @@ class JobStore:
                 data=data,
                 hooked=hooked,
             )
+            if moved is not None and then is not None:
+                then.taken = self._claim(conn, None, then.worker, then.lease_s)
         if moved is None or moved.event is None:
             return None
         if running is not None:
