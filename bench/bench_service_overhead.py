@@ -4,9 +4,12 @@ LitServe and Gradio wrapping the same no-op backend, measured in the same run.
     .venv/bin/python bench/bench_service_overhead.py [--n 200] [--peers litserve,gradio]
 
 Each server runs in its own process on loopback; this process is the client and sends one request
-at a time (a small JPEG upload). genserve's request is `POST /v1/jobs` with `Prefer: wait=30`, which
-answers when the job has succeeded — it goes through the whole path (validation, the job store,
-the executor, run_job, the output folder, events). The peers call the function directly.
+at a time (a small JPEG upload, its body encoded once). All servers are started first; after the
+warm-up they take turns, ``--rounds`` rounds of their share of ``--n`` requests each, so that a
+shared machine's slow and quick minutes fall on every server alike. genserve's request is `POST
+/v1/jobs` with `Prefer: wait=30`, which answers when the job has succeeded — it goes through the
+whole path (validation, the job store, the executor, run_job, the output folder, events). The
+peers call the function directly.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +143,19 @@ def _stats(values: list[float]) -> dict[str, float]:
     }
 
 
-def bench_genserve(n: int, warmup: int, env: dict[str, str], tmp: Path) -> dict[str, float]:
+class Peer:
+    """A server under test: its process and one measured request (returns the overhead, seconds)."""
+
+    def __init__(self, name: str, proc: subprocess.Popen[bytes], request: Callable[[], float]) -> None:
+        self.name, self.proc, self.request = name, proc, request
+        self.overheads: list[float] = []
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(20)
+
+
+def start_genserve(env: dict[str, str], tmp: Path) -> Peer:
     port = _free_port()
     genv = {
         **env,
@@ -151,73 +167,77 @@ def bench_genserve(n: int, warmup: int, env: dict[str, str], tmp: Path) -> dict[
     }
     cmd = [str(ROOT / ".venv/bin/genserve"), "serve", "--mode", "api", "--port", str(port)]
     proc = _start(cmd, f"http://127.0.0.1:{port}/readyz", genv)
-    image = SAMPLE.read_bytes()
-    overheads = []
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
-            for i in range(warmup + n):
-                t0 = time.perf_counter()
-                r = c.post(
-                    "/v1/jobs",
-                    data={"task": "image-to-video", "backend": "bench-noop"},
-                    files={"image": ("sample.jpg", image, "image/jpeg")},
-                    headers={"Prefer": "wait=30"},
-                )
-                wall = time.perf_counter() - t0
-                job = r.json()
-                assert job["status"] == "succeeded", job
-                if i >= warmup:
-                    overheads.append(wall - job["result"]["timings"]["run"])
-    finally:
-        proc.terminate()
-        proc.wait(20)
-    return _stats(overheads)
+    # the multipart body is encoded once: the client's encoding is not the server's overhead
+    form = httpx.Request(
+        "POST",
+        "http://127.0.0.1/v1/jobs",
+        data={"task": "image-to-video", "backend": "bench-noop"},
+        files={"image": ("sample.jpg", SAMPLE.read_bytes(), "image/jpeg")},
+    )
+    body = form.read()
+    headers = {"Content-Type": form.headers["content-type"], "Prefer": "wait=30"}
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+
+    def request() -> float:
+        t0 = time.perf_counter()
+        r = client.post("/v1/jobs", content=body, headers=headers)
+        wall = time.perf_counter() - t0
+        job = r.json()
+        assert job["status"] == "succeeded", job
+        return wall - float(job["result"]["timings"]["run"])
+
+    return Peer("genserve", proc, request)
 
 
-def bench_litserve(n: int, warmup: int, env: dict[str, str]) -> dict[str, float]:
+def start_litserve(env: dict[str, str]) -> Peer:
     port = _free_port()
     proc = _start(
         [sys.executable, __file__, "--serve", "litserve", "--port", str(port)],
         f"http://127.0.0.1:{port}/health",
         env,
     )
-    payload = {"image": base64.b64encode(SAMPLE.read_bytes()).decode()}
-    overheads = []
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
-            for i in range(warmup + n):
-                t0 = time.perf_counter()
-                r = c.post("/predict", json=payload)
-                wall = time.perf_counter() - t0
-                if i >= warmup:
-                    overheads.append(wall - r.json()["run_s"])
-    finally:
-        proc.terminate()
-        proc.wait(20)
-    return _stats(overheads)
+    body = json.dumps({"image": base64.b64encode(SAMPLE.read_bytes()).decode()}).encode()
+    headers = {"Content-Type": "application/json"}
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+
+    def request() -> float:
+        t0 = time.perf_counter()
+        r = client.post("/predict", content=body, headers=headers)
+        wall = time.perf_counter() - t0
+        return wall - float(r.json()["run_s"])
+
+    return Peer("litserve", proc, request)
 
 
-def bench_gradio(n: int, warmup: int, env: dict[str, str]) -> dict[str, float]:
+def start_gradio(env: dict[str, str]) -> Peer:
     from gradio_client import Client, handle_file
 
     port = _free_port()
     proc = _start(
         [sys.executable, __file__, "--serve", "gradio", "--port", str(port)], f"http://127.0.0.1:{port}/", env
     )
-    overheads = []
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        for i in range(warmup + n):
-            t0 = time.perf_counter()
-            out = client.predict(handle_file(str(SAMPLE)), api_name="/predict")
-            wall = time.perf_counter() - t0
-            if i >= warmup:
-                overheads.append(wall - (out if isinstance(out, dict) else json.loads(out))["run_s"])
-        client.close() if hasattr(client, "close") else None
-    finally:
-        proc.terminate()
-        proc.wait(20)
-    return _stats(overheads)
+    client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+
+    def request() -> float:
+        t0 = time.perf_counter()
+        out = client.predict(handle_file(str(SAMPLE)), api_name="/predict")
+        wall = time.perf_counter() - t0
+        return wall - float((out if isinstance(out, dict) else json.loads(out))["run_s"])
+
+    return Peer("gradio", proc, request)
+
+
+def measure(peers: list[Peer], n: int, warmup: int, rounds: int) -> dict[str, dict[str, float]]:
+    """``warmup`` requests to each server, then ``rounds`` rounds in which each server in turn
+    answers its share of ``n`` requests: the machine's slow and quick minutes fall on all alike."""
+    for peer in peers:
+        for _ in range(warmup):
+            peer.request()
+    for r in range(rounds):
+        share = n // rounds + (1 if r < n % rounds else 0)
+        for peer in peers:
+            peer.overheads += [peer.request() for _ in range(share)]
+    return {peer.name: _stats(peer.overheads) for peer in peers}
 
 
 def main() -> None:
@@ -226,6 +246,7 @@ def main() -> None:
     )
     parser.add_argument("--n", type=int, default=200, help="measured requests per server")
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=10, help="turns each server takes, in order")
     parser.add_argument("--peers", default="litserve,gradio", help="litserve, gradio or both (comma)")
     parser.add_argument("--serve", choices=["litserve", "gradio"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -242,11 +263,16 @@ def main() -> None:
         "GRADIO_ANALYTICS_ENABLED": "False",
         "LITSERVE_TELEMETRY": "0",
     }
+    starts = {"litserve": start_litserve, "gradio": start_gradio}
+    peers: list[Peer] = []
     with tempfile.TemporaryDirectory() as tmp:
-        rows = {"genserve": bench_genserve(args.n, args.warmup, env, Path(tmp))}
-    peers = {"litserve": bench_litserve, "gradio": bench_gradio}
-    for name in args.peers.split(","):
-        rows[name] = peers[name](args.n, args.warmup, env)
+        try:
+            peers.append(start_genserve(env, Path(tmp)))
+            peers += [starts[name](env) for name in args.peers.split(",")]
+            rows = measure(peers, args.n, args.warmup, args.rounds)
+        finally:
+            for peer in peers:
+                peer.stop()
     print(f"service overhead (submit -> succeeded minus backend run), {args.n} sequential requests each")
     print(f"{'server':<10} {'p50 ms':>8} {'p95 ms':>8}  {'p50 vs genserve':>16}")
     for name, row in rows.items():

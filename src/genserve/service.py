@@ -116,7 +116,7 @@ class Service(Watching):
         sub: Submission,
         job_id: str | None,
         idempotent: bool = False,
-        committed: Callable[[JobRecord], None] | None = None,
+        committed: Callable[[JobRecord, bool], None] | None = None,
     ) -> tuple[JobRecord, bool]:
         try:
             return self._submit_inner(sub, job_id, idempotent, committed)
@@ -130,10 +130,10 @@ class Service(Watching):
         sub: Submission,
         job_id: str | None,
         idempotent: bool,
-        committed: Callable[[JobRecord], None] | None,
+        committed: Callable[[JobRecord, bool], None] | None,
     ) -> tuple[JobRecord, bool]:
-        """``committed``: told of the job once it is committed; the caller waits for it, so the job
-        may run on this thread (a worker's slot is free) instead of being handed to a worker."""
+        """``committed``: told of the job once it is committed, and whether it runs on this thread
+        (the caller waits for it, so while a worker's slot is free it is not handed to a worker)."""
         # 1. the id, and for PUT the job that may exist already
         if job_id is not None:
             check_job_id(job_id)
@@ -218,7 +218,7 @@ class Service(Watching):
                 extra={"job_id": job_id, "task": record.task, "backend": record.backend, "status": "queued"},
             )
             if committed is not None:
-                committed(record)
+                committed(record, worker is not None)
             if worker is not None and self.executor is not None:
                 self.executor.run_claimed(running, events[1], prepared)  # publishes its start
                 return record, True

@@ -65,7 +65,7 @@ class Watching:
             sub: Submission,
             job_id: str | None,
             idempotent: bool = False,
-            committed: Callable[[JobRecord], None] | None = None,
+            committed: Callable[[JobRecord, bool], None] | None = None,
         ) -> tuple[JobRecord, bool]: ...
 
     # --- state ---------------------------------------------------------------------------------
@@ -141,7 +141,13 @@ class Watching:
         loop = asyncio.get_running_loop()
         committed: list[JobRecord] = []  # appended on the submitting thread once the job is stored
         with self.bus.subscribe_async(job_id, wake=("completed",)) as events:
-            submit = partial(self._submit, sub, job_id, False, committed.append)
+
+            def on_committed(record: JobRecord, here: bool) -> None:  # on the submitting thread
+                committed.append(record)
+                if here:  # it runs on this thread, whose return wakes the wait: its events need not
+                    events.wake = ()
+
+            submit = partial(self._submit, sub, job_id, False, on_committed)
             thread = loop.run_in_executor(self.submit_threads, submit)
             thread.add_done_callback(_retrieved)
             try:
