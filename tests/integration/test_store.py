@@ -332,6 +332,38 @@ def test_workers_alive_by_heartbeat_age(store: JobStore) -> None:
     store.worker_gone("b")
 
 
+def test_a_hooked_jobs_transitions_queue_the_deliveries_it_asked_for(store: JobStore) -> None:
+    """Claim and finish (one statement each with their event on PostgreSQL) queue the webhook's
+    deliveries of the events it names, with the same event ids and data the store keeps."""
+    clock = _clock(store)
+    hooked = _job(
+        "h1",
+        created_at=clock.now(),
+        webhook_url="http://127.0.0.1:9/hook",
+        webhook_events="started,completed",
+    )
+    store.create(hooked)
+    store.create(_job("h2", created_at=clock.now() + 1))  # no webhook: nothing queued for it
+    claimed = store.claim(None, "w", lease_s=30)
+    assert claimed is not None and claimed[0].id == "h1" and claimed[0].webhook_url is not None
+    then = NextClaim("w", 30)
+    done = store.finish("h1", 1, JobStatus.succeeded, {"answer": 42}, "camera", hooked=True, then=then)
+    assert done is not None and then.taken is not None and then.taken[0].id == "h2"
+    store.finish("h2", 1, JobStatus.succeeded, {}, "camera", then=NextClaim("w", 30))
+    rows: list[dict[str, object]] = []  # a job's deliveries go one at a time, in order
+    while got := store.claim_webhooks(lease_s=10):
+        rows += got
+        for row in got:
+            store.webhook_done(row["id"], delivered=True, error=None, retry_at=None)
+    assert [(r["job_id"], r["event_type"]) for r in rows] == [("h1", "started"), ("h1", "completed")]
+    kept = {e.id: e for e in store.events("h1")}
+    for row in rows:
+        assert row["body"]["event_id"] in kept
+        assert row["body"]["data"] == kept[row["body"]["event_id"]].data
+    assert rows[0]["body"]["data"] == {"status": "running", "attempt": 1, "worker": "w"}
+    assert rows[1]["body"]["result"] == {"answer": 42}
+
+
 def test_webhook_claims_lapse_and_retries_wait_on_the_clock(store: JobStore) -> None:
     clock = _clock(store)
     hooked = _job(

@@ -31,7 +31,7 @@ from genserve.jobs.listing import JobListing
 from genserve.jobs.outbox import WebhookOutbox
 from genserve.jobs.record import JobRecord
 from genserve.jobs.schema import EVENTS, JOBS, OUTBOX
-from genserve.jobs.transition import PLUS_ONE, transition
+from genserve.jobs.transition import PLUS_ONE, RowData, transition
 from genserve.jobs.worker_table import WorkerTable
 from genserve.tasks.base import JobStatus
 
@@ -172,7 +172,7 @@ class JobStore:
             values=values,
             at=now,
             event="started",
-            data=lambda r: {"status": "running", "attempt": r.attempt, "worker": worker},
+            data=RowData(status="status", attempt="attempt", worker="worker"),
         )
         if moved is None or moved.record is None or moved.event is None:
             return None
