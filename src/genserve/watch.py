@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from genserve.jobs.executor import Executor
     from genserve.submission import Submission
 
+COMMIT_POLL_S = 0.05  # a wait that ran out before its job was stored looks for the commit this often
 FOLLOW_POLL_S = 1.0  # NOTE: events written by a worker in another process are found by polling the store
 
 
@@ -154,7 +155,9 @@ class Watching:
                 left = max(0.0, deadline - self.clock.monotonic())
                 record = (await asyncio.wait_for(asyncio.shield(thread), left))[0]
             except TimeoutError:  # still validating (its commit or refusal comes next), or running here
-                record = self.get(job_id, caller) if committed else (await thread)[0]
+                while not committed and not thread.done():  # the thread may go on to run the job
+                    await asyncio.wait((thread,), timeout=COMMIT_POLL_S)
+                record = self.get(job_id, caller) if committed else thread.result()[0]
             record, history = await self._until_finished(record, events, deadline, caller, whole=True)
         if history is not None:
             return JobState(record, history=history)

@@ -288,6 +288,28 @@ def test_decoded_inputs_kept_for_the_run_are_bounded_in_bytes(monkeypatch: pytes
     assert kept.bytes == 0
 
 
+def test_a_wait_that_runs_out_before_the_commit_answers_once_the_job_is_stored(
+    service: Service, sample_image: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validation outlasts the wait; the submitting thread then runs the (long) job itself. The
+    answer comes when the job is stored, as it stands, not when the job is done."""
+    import genserve.service as service_module
+
+    real_prepare = service_module.prepare
+
+    def slow_prepare(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.6)
+        return real_prepare(*args, **kwargs)
+
+    monkeypatch.setattr(service_module, "prepare", slow_prepare)
+    t0 = time.monotonic()
+    state = asyncio.run(service.submit_wait(_sub(sample_image, tmp_path, "slow", steps=30), 0.2, SYSTEM))
+    answered = time.monotonic() - t0
+    assert 0.55 < answered < 2.0  # after the commit (0.6 s), long before the job's 3 s
+    assert state.record.status in (JobStatus.queued, JobStatus.running)
+    assert service.wait(state.record.id, 20, SYSTEM).status == JobStatus.succeeded
+
+
 def test_a_waiting_submit_runs_its_job_on_its_own_thread_while_a_worker_is_free(
     service: Service, sample_image: Path, tmp_path: Path
 ) -> None:
