@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import io
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -125,13 +127,29 @@ def _wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> N
 
 
 def _start(args: list[str], health: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """A server in a process group of its own (:func:`_stop` ends it with its workers)."""
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         _wait_up(health, proc)
     except Exception:
-        proc.kill()
+        _stop(proc)
         raise
     return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """End a server and every process it started (LitServe's inference workers outlive a SIGTERM
+    to their parent alone)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(20)
+    time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever of the group is left
+    proc.wait(5)
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -151,8 +169,7 @@ class Peer:
         self.overheads: list[float] = []
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(20)
+        _stop(self.proc)
 
 
 def start_genserve(env: dict[str, str], tmp: Path) -> Peer:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_service_overhead import ROOT, SAMPLE, _free_port, _start
+from bench_service_overhead import ROOT, SAMPLE, _free_port, _start, _stop
 
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
@@ -140,8 +140,7 @@ def bench_genserve(
             _drive(port, request, _genserve_ok, args.clients, args.warmup, args.jobs, args.seconds)
         )
     finally:
-        proc.terminate()
-        proc.wait(20)
+        _stop(proc)
 
 
 def bench_litserve(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
@@ -159,8 +158,7 @@ def bench_litserve(args: argparse.Namespace, env: dict[str, str]) -> dict[str, A
             _drive(port, request, lambda s, _b: s == 200, args.clients, args.warmup, args.jobs, args.seconds)
         )
     finally:
-        proc.terminate()
-        proc.wait(20)
+        _stop(proc)
 
 
 def _postgres_round(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
