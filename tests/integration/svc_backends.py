@@ -9,12 +9,23 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from genserve.backends.base import Backend, Progress, RunOutput
 from genserve.backends.registry import register
+from genserve.submission import Submission, Upload
+
+
+def image_submission(sample: Path, tmp: Path, backend: str = "noop", **params: object) -> Submission:
+    """An image-to-video submission of a copy of ``sample`` (the service moves what it is given)."""
+    copy = tmp / f"up-{time.perf_counter_ns()}.jpg"
+    shutil.copy(sample, copy)
+    return Submission(
+        task="image-to-video", backend=backend, params=dict(params), files={"image": [Upload(copy, "in.jpg")]}
+    )
 
 
 def _count_run(backend: Backend, params: Any) -> None:

@@ -6,13 +6,12 @@ fixes; every door waits for a job through the service."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import svc_backends  # noqa: F401 - registers the test backends
+import svc_backends
 from fastapi.testclient import TestClient
 
 from genserve.api import create_app
@@ -21,16 +20,10 @@ from genserve.caller import SYSTEM
 from genserve.config import Settings
 from genserve.errors import Conflict, NotFound
 from genserve.jobs.executor import ExecutorState, LoadedModel
-from genserve.service import JobState, Service, Submission, Upload
+from genserve.service import JobState, Service
 from genserve.tasks.base import JobStatus
 
-
-def _sub(sample: Path, tmp: Path, backend: str = "noop", **params: object) -> Submission:
-    copy = tmp / f"up-{time.perf_counter_ns()}.jpg"
-    shutil.copy(sample, copy)
-    return Submission(
-        task="image-to-video", backend=backend, params=dict(params), files={"image": [Upload(copy, "in.jpg")]}
-    )
+_sub = svc_backends.image_submission
 
 
 @pytest.fixture

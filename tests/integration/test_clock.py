@@ -4,14 +4,12 @@ nothing here sleeps through a limit."""
 
 from __future__ import annotations
 
-import shutil
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import svc_backends  # noqa: F401 - registers the test backends (slow, noop)
+import svc_backends
 
 from genserve.caller import SYSTEM
 from genserve.clock import ManualClock
@@ -21,7 +19,6 @@ from genserve.jobs.events import EventBus
 from genserve.jobs.runner import BackendCache
 from genserve.jobs.store import JobRecord, JobStore
 from genserve.service import Service
-from genserve.submission import Submission, Upload
 from genserve.tasks.base import JobStatus
 
 
@@ -37,12 +34,7 @@ class WatchedClock(ManualClock):
         return super().monotonic()
 
 
-def _sub(sample: Path, tmp: Path, backend: str = "noop", **params: object) -> Submission:
-    copy = tmp / f"up-{time.perf_counter_ns()}.jpg"
-    shutil.copy(sample, copy)
-    return Submission(
-        task="image-to-video", backend=backend, params=dict(params), files={"image": [Upload(copy, "in.jpg")]}
-    )
+_sub = svc_backends.image_submission
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -28,18 +27,12 @@ from genserve.jobs.prepared import PreparedJobs, decoded_bytes
 from genserve.jobs.request import PreparedJob
 from genserve.jobs.store import JobRecord, JobStore
 from genserve.media.audio import AudioClip
-from genserve.service import Service, Submission, Upload
+from genserve.service import Service
 from genserve.tasks import TASKS
 from genserve.tasks.base import JobStatus
 from genserve.tasks.talking_head import TalkingHeadInputs
 
-
-def _sub(sample: Path, tmp: Path, backend: str = "noop", **params: object) -> Submission:
-    copy = tmp / f"up-{time.perf_counter_ns()}.jpg"
-    shutil.copy(sample, copy)
-    return Submission(
-        task="image-to-video", backend=backend, params=dict(params), files={"image": [Upload(copy, "in.jpg")]}
-    )
+_sub = svc_backends.image_submission
 
 
 @pytest.fixture

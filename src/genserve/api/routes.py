@@ -292,13 +292,13 @@ async def run_task(request: Request, task: str) -> JSONResponse:
 def task_router() -> APIRouter:
     """The routes derived from the registered tasks, built when the app is (after GENSERVE_PLUGINS is
     imported): POST and PUT /v1/jobs with every task's form, and POST /v1/<task> for each task."""
-    tasks = APIRouter()
+    tasks, form = APIRouter(), job_form()
     tasks.add_api_route(
         "/v1/jobs",
         create_job,
         methods=["POST"],
         status_code=202,
-        openapi_extra=job_form(),
+        openapi_extra=form,
         tags=["jobs"],
         responses={200: {"description": "Done within `Prefer: wait=N`"}, **errors(*SUBMIT_ERRORS)},
     )
@@ -307,7 +307,7 @@ def task_router() -> APIRouter:
         put_job,
         methods=["PUT"],
         status_code=201,
-        openapi_extra=job_form(),
+        openapi_extra=form,
         tags=["jobs"],
         responses={200: {"description": "The same request again: that job"}, **errors(*SUBMIT_ERRORS, 409)},
     )

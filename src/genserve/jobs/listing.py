@@ -34,15 +34,6 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
     return float(match.group(1)), match.group(2)
 
 
-# NOTE: an executor's scan, built once and run with parameters (see genserve.jobs.store)
-NEXT_QUEUED = (
-    sa.select(JOBS.c.id)
-    .where(JOBS.c.status == "queued")
-    .order_by(JOBS.c.priority.desc(), JOBS.c.created_at, JOBS.c.id)
-    .limit(sa.bindparam("limit"))
-)
-
-
 class JobListing:
     def __init__(self, engine: Engine, clock: Clock = SYSTEM_CLOCK) -> None:
         self.engine = engine
@@ -125,10 +116,6 @@ class JobListing:
         )
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
-
-    def next_queued(self, limit: int = 8) -> list[str]:
-        with self.engine.connect() as conn:
-            return [r for (r,) in conn.execute(NEXT_QUEUED, {"limit": limit})]
 
     def queue_position(self, job: JobRecord) -> int:
         """How many queued jobs run before this one (0 = next)."""

@@ -227,7 +227,7 @@ class LocalExecutor(Executor):
             try:
                 claimed = self._claim(told[0]) if len(told) == 1 and not scan else None
                 if claimed is None:
-                    claimed = self._claim_next()
+                    claimed = self._claim(None)  # the first queued job, found and claimed at once
                     scan = claimed is not None  # there may be more
                 while claimed is not None:
                     # NOTE: under a backlog the next job is claimed with this one's result (one
@@ -284,10 +284,6 @@ class LocalExecutor(Executor):
                 self._running.pop(record.id, None)
                 self._canceled.discard(record.id)
             self.artifacts.release_inputs(record.id)
-
-    def _claim_next(self) -> tuple[JobRecord, Event] | None:
-        """The first queued job, found and claimed in one statement."""
-        return self._claim(None)
 
     def _claim(self, job_id: str | None) -> tuple[JobRecord, Event] | None:
         claimed = self.store.claim(job_id, self.name, self.settings.lease_s)

@@ -38,6 +38,10 @@ class JobRecord:
 
     @classmethod
     def from_row(cls, row: Any) -> JobRecord:
-        data = dict(row._mapping)
+        return cls.from_mapping(dict(row._mapping))
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> JobRecord:
+        """From the row's columns by name (the dict is taken over)."""
         data["status"] = JobStatus(data["status"])
         return cls(**data)

@@ -372,9 +372,6 @@ class JobStore:
     def mean_duration(self, task: str, backend: str | None, last: int = 20) -> float | None:
         return self.listing.mean_duration(task, backend, last)
 
-    def next_queued(self, limit: int = 8) -> list[str]:
-        return self.listing.next_queued(limit)
-
     def running(self) -> list[JobRecord]:
         return self.listing.running()
 

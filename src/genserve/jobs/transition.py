@@ -1,7 +1,8 @@
 """The one way a job changes in the store: a conditional ``UPDATE jobs ... WHERE id AND status [AND
 attempt]``, its row count (or returned row) deciding whether it happened, and the event that records
 it written in the same transaction. Claim, heartbeat, progress, finish, cancel and recovery are each
-one call of :func:`transition` (see :class:`genserve.jobs.store.JobStore`).
+one call of :func:`transition` (see :class:`genserve.jobs.store.JobStore`). On PostgreSQL the update
+and its event are one statement.
 """
 
 from __future__ import annotations
@@ -192,19 +193,11 @@ def _moved_in_one(
         return None
     mapping = dict(row._mapping)
     event_id, job_id, webhook_url = mapping.pop("event_id"), mapping["id"], mapping["webhook_url"]
-    record = JobRecord.from_row(_Row(mapping)) if isinstance(data, RowData) else None
-    written = Event(
-        id=int(event_id),
-        job_id=job_id,
-        type=event,
-        data=data.of(record) if isinstance(data, RowData) and record is not None else dict(data),
-        at=at,
-    )
+    record = None
+    if isinstance(data, RowData):
+        record = JobRecord.from_mapping(mapping)
+        data = data.of(record)
+    written = Event(id=int(event_id), job_id=job_id, type=event, data=dict(data), at=at)
     if (webhook_url is not None) if hooked is None else hooked:
         log.outbox.queue(conn, written)
     return Moved(record, written)
-
-
-@dataclass(frozen=True)
-class _Row:
-    _mapping: dict[str, Any]
