@@ -47,20 +47,24 @@ def test_sampling_thread_where_the_kernel_keeps_no_high_water_mark(monkeypatch: 
 def test_a_forked_child_reads_its_own_high_water_mark_not_its_parents() -> None:
     """The /proc files stay open per process: a child forked after the parent opened them opens
     its own (/proc/self of the parent would otherwise be read, and reset, by the child)."""
-    assert device.high_water_mark() is not None
-    parent = device._PROC_FILES["status"]
+    assert device.reset_high_water_mark() and device.high_water_mark() is not None
+    parent = {name: device._PROC_FILES[name] for name in ("clear_refs", "status")}
+    _spike(100)  # the parent's mark is now well above what the child holds
     pid = os.fork()
     if pid == 0:  # the child: a big allocation shows in its own mark only
         code = 1
         try:
+            # NOTE: a child starts with its parent's mark (fork copies it): reset it, as a job does
+            reset = device.reset_high_water_mark()
             before = device.high_water_mark() or 0
             block = bytearray(64 * 2**20)
             block[::4096] = b"x" * len(block[::4096])
-            mine = device._PROC_FILES["status"]
+            mine = {name: device._PROC_FILES[name][0] for name in ("clear_refs", "status")}
             grew = (device.high_water_mark() or 0) - before
-            code = 0 if mine[0] == os.getpid() and grew > 60 * 2**20 else 3
+            own = mine == {"clear_refs": os.getpid(), "status": os.getpid()}
+            code = 0 if reset and own and grew > 60 * 2**20 else 3
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert device._PROC_FILES["status"] == parent  # the parent keeps its own
+    assert {name: device._PROC_FILES[name] for name in parent} == parent  # the parent keeps its own
