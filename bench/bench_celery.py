@@ -163,7 +163,7 @@ def genserve_round(broker: str, database: str, n: int, rate: float | None, tmp: 
         for _ in range(2)
     ]
     try:
-        wait_for(lambda: len(service.store.workers_alive(10)) >= 2, 60, "genserve workers")
+        wait_for(lambda: len(service.store.workers.alive(10)) >= 2, 60, "genserve workers")
         time.sleep(1.0)
 
         def submit(_: int) -> str:

@@ -316,19 +316,19 @@ def test_to_publish_after_the_unpublished_and_republish_delays(store: JobStore) 
 
 def test_workers_alive_by_heartbeat_age(store: JobStore) -> None:
     clock = _clock(store)
-    store.worker_seen("a", ["image-to-video"], None, 0)
+    store.workers.seen("a", ["image-to-video"], None, 0)
     clock.advance(5)
-    store.worker_seen("b", ["recognize"], "cuda:0", 1)
-    assert sorted(w["name"] for w in store.workers_alive(6)) == ["a", "b"]
+    store.workers.seen("b", ["recognize"], "cuda:0", 1)
+    assert sorted(w["name"] for w in store.workers.alive(6)) == ["a", "b"]
     clock.advance(2)
-    assert [w["name"] for w in store.workers_alive(6)] == ["b"]  # a's heartbeat is 7 s old
-    store.worker_seen("a", ["image-to-video"], None, 2)
-    (a,) = [w for w in store.workers_alive(6) if w["name"] == "a"]
+    assert [w["name"] for w in store.workers.alive(6)] == ["b"]  # a's heartbeat is 7 s old
+    store.workers.seen("a", ["image-to-video"], None, 2)
+    (a,) = [w for w in store.workers.alive(6) if w["name"] == "a"]
     assert a["busy"] == 2 and a["last_seen"] == clock.now() and a["started_at"] == clock.now() - 7
     clock.advance(4000)
-    assert store.workers_alive(6) == []  # rows older than an hour are removed ...
-    assert store.workers_alive(10**6) == []  # ... not only hidden
-    store.worker_gone("b")
+    assert store.workers.alive(6) == []  # rows older than an hour are removed ...
+    assert store.workers.alive(10**6) == []  # ... not only hidden
+    store.workers.gone("b")
 
 
 def test_a_hooked_jobs_transitions_queue_the_deliveries_it_asked_for(store: JobStore) -> None:
@@ -350,10 +350,10 @@ def test_a_hooked_jobs_transitions_queue_the_deliveries_it_asked_for(store: JobS
     assert done is not None and then.taken is not None and then.taken[0].id == "h2"
     store.finish("h2", 1, JobStatus.succeeded, {}, "camera", then=NextClaim("w", 30))
     rows: list[dict[str, object]] = []  # a job's deliveries go one at a time, in order
-    while got := store.claim_webhooks(lease_s=10):
+    while got := store.outbox.claim(lease_s=10):
         rows += got
         for row in got:
-            store.webhook_done(row["id"], delivered=True, error=None, retry_at=None)
+            store.outbox.done(row["id"], delivered=True, error=None, retry_at=None)
     assert [(r["job_id"], r["event_type"]) for r in rows] == [("h1", "started"), ("h1", "completed")]
     kept = {e.id: e for e in store.events("h1")}
     for row in rows:
@@ -369,17 +369,17 @@ def test_webhook_claims_lapse_and_retries_wait_on_the_clock(store: JobStore) -> 
         "w1", created_at=clock.now(), webhook_url="http://127.0.0.1:9/hook", webhook_events="queued"
     )
     store.create(hooked)
-    (row,) = store.claim_webhooks(lease_s=10)
+    (row,) = store.outbox.claim(lease_s=10)
     assert row["event_type"] == "queued" and row["claimed_until"] == clock.now() + 10
-    assert store.claim_webhooks(lease_s=10) == []  # claimed by the first sender
+    assert store.outbox.claim(lease_s=10) == []  # claimed by the first sender
     clock.advance(11)  # that sender died: its claim lapsed
-    (again,) = store.claim_webhooks(lease_s=10)
+    (again,) = store.outbox.claim(lease_s=10)
     assert again["id"] == row["id"]
-    store.webhook_done(row["id"], delivered=False, error="refused", retry_at=clock.now() + 60)
+    store.outbox.done(row["id"], delivered=False, error="refused", retry_at=clock.now() + 60)
     clock.advance(30)
-    assert store.claim_webhooks(lease_s=10) == []
+    assert store.outbox.claim(lease_s=10) == []
     clock.advance(31)
-    (retry,) = store.claim_webhooks(lease_s=10)
+    (retry,) = store.outbox.claim(lease_s=10)
     assert retry["attempts"] == 1 and retry["last_error"] == "refused"
 
 

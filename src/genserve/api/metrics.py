@@ -112,7 +112,7 @@ class _StateCollector:
                 "genserve_workers_alive", "Workers heard from recently, per queue", labels=["queue"]
             )
             per_queue: dict[str, int] = {}
-            for worker in store.workers_alive(3 * heartbeat_interval(self.service.settings)):
+            for worker in store.workers.alive(3 * heartbeat_interval(self.service.settings)):
                 for name in str(worker["queues"]).split(","):
                     per_queue[name] = per_queue.get(name, 0) + 1
             for name, n in sorted(per_queue.items()):

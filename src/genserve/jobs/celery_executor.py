@@ -98,7 +98,7 @@ class CeleryExecutor(Executor):
         """Nothing to do here: the worker reads the cancel request from the store at its next heartbeat."""
 
     def describe(self) -> ExecutorState:
-        workers = self.store.workers_alive(3 * heartbeat_interval(self.settings))
+        workers = self.store.workers.alive(3 * heartbeat_interval(self.settings))
         return ExecutorState(
             kind="celery",
             alive=all(t.is_alive() for t in self._threads) and not self._stop.is_set(),

@@ -381,23 +381,6 @@ class JobStore:
     def to_publish(self, unpublished_after_s: float, republish_after_s: float, limit: int = 500) -> list[str]:
         return self.listing.to_publish(unpublished_after_s, republish_after_s, limit)
 
-    def worker_seen(self, name: str, queues: list[str], device: str | None, busy: int) -> None:
-        self.workers.seen(name, queues, device, busy)
-
-    def worker_gone(self, name: str) -> None:
-        self.workers.gone(name)
-
-    def workers_alive(self, within_s: float) -> list[dict[str, Any]]:
-        return self.workers.alive(within_s)
-
-    def claim_webhooks(self, lease_s: float, limit: int = 32) -> list[dict[str, Any]]:
-        return self.outbox.claim(lease_s, limit)
-
-    def webhook_done(
-        self, row_id: int, *, delivered: bool, error: str | None, retry_at: float | None
-    ) -> None:
-        self.outbox.done(row_id, delivered=delivered, error=error, retry_at=retry_at)
-
     def add_event(self, job_id: str, type_: str, data: dict[str, Any]) -> Event:
         return self.log.add(job_id, type_, data)
 

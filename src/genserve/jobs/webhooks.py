@@ -113,7 +113,7 @@ class WebhookSender:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                rows = self.store.claim_webhooks(self.CLAIM_S)
+                rows = self.store.outbox.claim(self.CLAIM_S)
             except Exception:
                 log.exception("webhooks: store unreachable; retrying")
                 rows = []
@@ -147,7 +147,7 @@ class WebhookSender:
             log.warning("webhook to %s failed (try %d): %s", row["url"], attempt, error)
             if attempt <= len(self.delays):
                 retry_at = self.store.clock.now() + self.delays[attempt - 1]
-        self.store.webhook_done(row["id"], delivered=error is None, error=error, retry_at=retry_at)
+        self.store.outbox.done(row["id"], delivered=error is None, error=error, retry_at=retry_at)
         return error is None
 
     def close(self) -> None:

@@ -58,7 +58,7 @@ class WorkerRuntime:
 
     def start(self) -> WorkerRuntime:
         self.service.start()
-        self.store.worker_seen(self.name, self.queues, self.device, 0)
+        self.store.workers.seen(self.name, self.queues, self.device, 0)
         self._keeper = threading.Thread(target=self._keep, name="genserve-worker-leases", daemon=True)
         self._keeper.start()
         return self
@@ -68,7 +68,7 @@ class WorkerRuntime:
         if self._keeper is not None:
             self._keeper.join(5.0)
         try:
-            self.store.worker_gone(self.name)
+            self.store.workers.gone(self.name)
         finally:
             self.cache.clear()
             self.service.stop()
@@ -83,7 +83,7 @@ class WorkerRuntime:
                     if self.store.heartbeat(record.id, record.attempt, self.settings.lease_s):
                         with self._lock:
                             self._canceled.add(record.id)
-                self.store.worker_seen(self.name, self.queues, self.device, len(mine))
+                self.store.workers.seen(self.name, self.queues, self.device, len(mine))
             except Exception:
                 log.exception("lease keeper: store unreachable; retrying")
 
