@@ -150,4 +150,3 @@ def high_water_mark() -> int | None:
     except OSError:
         return None
     return int(found.group(1)) * 1024 if found else None
-    return None

@@ -162,8 +162,7 @@ class LocalExecutor(Executor):
             self._slots.release()
 
     def run_claimed(self, record: JobRecord, started: Event, prepared: PreparedJob) -> None:
-        with self._lock:
-            self._running[record.id] = record
+        self._track(record)
         self._execute(record, started, device=None, prepared=prepared)
 
     def cancel(self, job_id: str) -> None:
@@ -240,8 +239,7 @@ class LocalExecutor(Executor):
                     self._execute(*claimed, device=device, then=then)
                     claimed = then.taken if then is not None else None
                     if claimed is not None:
-                        with self._lock:
-                            self._running[claimed[0].id] = claimed[0]
+                        self._track(claimed[0])
                     else:
                         scan = False  # none was queued
             finally:
@@ -288,9 +286,13 @@ class LocalExecutor(Executor):
     def _claim(self, job_id: str | None) -> tuple[JobRecord, Event] | None:
         claimed = self.store.claim(job_id, self.name, self.settings.lease_s)
         if claimed is not None:
-            with self._lock:
-                self._running[claimed[0].id] = claimed[0]
+            self._track(claimed[0])
         return claimed
+
+    def _track(self, record: JobRecord) -> None:
+        """A job this executor now runs (its lease is kept, a cancel reaches it)."""
+        with self._lock:
+            self._running[record.id] = record
 
     def _keep_leases(self) -> None:
         interval = heartbeat_interval(self.settings)
