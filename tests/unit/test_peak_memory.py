@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import mmap
 import os
 import time
 
@@ -50,21 +52,34 @@ def test_a_forked_child_reads_its_own_high_water_mark_not_its_parents() -> None:
     assert device.reset_high_water_mark() and device.high_water_mark() is not None
     parent = {name: device._PROC_FILES[name] for name in ("clear_refs", "status")}
     _spike(100)  # the parent's mark is now well above what the child holds
+    parent_mark = device.high_water_mark() or 0
+    read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: a big allocation shows in its own mark only
-        code = 1
+    if pid == 0:  # the child: what it reads, sent to the parent, which checks it
+        seen: dict[str, object] = {}
         try:
             # NOTE: a child starts with its parent's mark (fork copies it): reset it, as a job does
-            reset = device.reset_high_water_mark()
-            before = device.high_water_mark() or 0
-            block = bytearray(64 * 2**20)
-            block[::4096] = b"x" * len(block[::4096])
-            mine = {name: device._PROC_FILES[name][0] for name in ("clear_refs", "status")}
-            grew = (device.high_water_mark() or 0) - before
-            own = mine == {"clear_refs": os.getpid(), "status": os.getpid()}
-            code = 0 if reset and own and grew > 60 * 2**20 else 3
+            seen["reset"] = device.reset_high_water_mark()
+            seen["after_reset"] = device.high_water_mark()
+            block = mmap.mmap(-1, 64 * MB)  # fresh pages, whatever the allocator holds already
+            for offset in range(0, len(block), 4096):
+                block[offset] = 1
+            seen["rss"] = psutil.Process().memory_info().rss
+            block.close()
+            seen["after_spike"] = device.high_water_mark()
+            seen["files"] = {name: device._PROC_FILES[name][0] for name in ("clear_refs", "status")}
+            seen["pid"] = os.getpid()
         finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+            os.write(write_end, json.dumps(seen).encode())
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        seen = json.loads(pipe.read() or b"{}")
+    os.waitpid(pid, 0)
+    assert seen["reset"] is True, seen
+    assert seen["files"] == {"clear_refs": seen["pid"], "status": seen["pid"]}, seen  # its own files
+    assert seen["after_reset"] < parent_mark - 50 * MB, (parent_mark, seen)  # not the parent's mark
+    # its own spike (the kernel's counters are approximate by a few pages)
+    assert seen["rss"] > seen["after_reset"] + 50 * MB, seen
+    assert seen["after_spike"] > seen["rss"] - 4 * MB, seen
     assert {name: device._PROC_FILES[name] for name in parent} == parent  # the parent keeps its own
